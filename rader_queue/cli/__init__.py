@@ -1,0 +1,1 @@
+"""The ``rader-queue`` command line (Typer). ``rader-queue --help`` lists the commands."""

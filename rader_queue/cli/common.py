@@ -1,0 +1,40 @@
+"""Helpers shared by the CLI modules: one console, and turning rader-queue errors into a clear
+message and exit code instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from rader_queue.errors import ConfigError, InputError, RaderError, StoreError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable)
+
+EXIT_CODES = {InputError: 2, ConfigError: 3, StoreError: 4}
+
+
+def friendly_errors(fn: F) -> F:
+    """Print ``error: <message>`` for rader-queue errors and exit non-zero."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RaderError as exc:
+            code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def die(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    sys.exit(code)

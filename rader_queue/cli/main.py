@@ -1,0 +1,229 @@
+"""``rader-queue``: enqueue per-problem work, run workers, watch progress, inspect results.
+
+Pipeline stages are queues (mcts, judge, querygen, embed, train, eval); the SQL store is the
+source of truth; every command is safe to repeat."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rader_queue.cli.common import console, err_console, friendly_errors
+from rader_queue.errors import ConfigError
+
+app = typer.Typer(name="rader-queue", no_args_is_help=True, rich_markup_mode="rich",
+                  help=__doc__, pretty_exceptions_enable=False)
+db_app = typer.Typer(no_args_is_help=True, help="Schema migrations of the SQL store (Alembic).")
+app.add_typer(db_app, name="db")
+
+
+# ----------------------------------------------------------------------------- enqueue
+
+Rollouts = Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")]
+
+
+@app.command()
+@friendly_errors
+def enqueue(
+    dataset: Annotated[str, typer.Argument(help="MATH, MATH500, GSM8K, CHAMP, or a path to a .jsonl file / MATH-style folder.")],
+    split: Annotated[str, typer.Option(help="Dataset split (MATH, GSM8K).")] = "train",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N problems.")] = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="Run name (default: DATASET-SPLIT).")] = None,
+    field: Annotated[Optional[list[str]], typer.Option(help="JSONL field mapping, e.g. --field problem=question --field answer=final.")] = None,
+    skip_invalid: Annotated[Optional[bool], typer.Option("--skip-invalid/--strict", help="Skip records without a usable gold answer (default: skip for built-in datasets, strict for files).")] = None,
+    rollouts: Rollouts = 16,
+    max_depth: Annotated[int, typer.Option(min=1, help="Maximum tree depth.")] = 6,
+    ost_samples: Annotated[int, typer.Option(min=1, help="One-step-thought children per expansion.")] = 2,
+    crs_samples: Annotated[int, typer.Option(min=1, help="Complete-remaining-steps samples (best kept).")] = 4,
+    top_k: Annotated[int, typer.Option(min=1, help="Theorems retrieved per query-generation node.")] = 5,
+    retriever: Annotated[str, typer.Option(help="dense, bm25 or hybrid.")] = "dense",
+    corpus: Annotated[str, typer.Option(help="Theorem corpus: theoremqa, champ, or a JSONL path.")] = "theoremqa",
+    hybrid_alpha: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Dense weight of hybrid retrieval (with --retriever hybrid; default 0.5).")] = None,
+    subquestions: Annotated[bool, typer.Option("--subquestions/--no-subquestions", help="rStar A3 sub-questions.")] = False,
+    reanswer: Annotated[bool, typer.Option("--reanswer/--no-reanswer", help="rStar A4 re-answer.")] = False,
+    rephrase: Annotated[bool, typer.Option("--rephrase/--no-rephrase", help="rStar A5 rephrase.")] = False,
+    candidate_theorems: Annotated[bool, typer.Option("--candidate-theorems/--no-candidate-theorems", help="Query generation writes candidate theorems (one QG node each).")] = True,
+    self_reflection: Annotated[bool, typer.Option("--self-reflection/--no-self-reflection", help="Judge each retrieved theorem before using it.")] = True,
+    llm_judge_fallback: Annotated[bool, typer.Option(help="Ask the model for answer equivalence when the gold check fails.")] = False,
+    format_reward: Annotated[bool, typer.Option(help="0.2 reward for a boxed but wrong answer.")] = False,
+    seed: Annotated[int, typer.Option(help="Search and sampling seed.")] = 42,
+) -> None:
+    """Enqueue one MCTS task per problem. Idempotent: enqueueing again adds nothing."""
+    from rader_queue.pipeline import build_run_config, enqueue_dataset
+
+    config = build_run_config(
+        rollouts=rollouts, max_depth=max_depth, ost_samples=ost_samples, crs_samples=crs_samples,
+        top_k=top_k, retriever=retriever, corpus=corpus, hybrid_alpha=hybrid_alpha,
+        enable_subquestion=subquestions, enable_reanswer=reanswer, enable_rephrase=rephrase,
+        llm_candidate_theorems=candidate_theorems, self_reflection=self_reflection,
+        llm_judge_fallback=llm_judge_fallback, format_reward=format_reward, seed=seed)
+    report = enqueue_dataset(dataset, split=split, limit=limit, run_name=run, config=config,
+                             fields=field or [], skip_invalid=skip_invalid, echo=console.print)
+    console.print(f"run [bold]{report.run}[/]: {report.problems_new} new problems, "
+                  f"{report.jobs_new} new jobs, {report.published} messages published")
+
+
+# ----------------------------------------------------------------------------- worker
+
+@app.command()
+@friendly_errors
+def worker(
+    queues: Annotated[str, typer.Option("--queues", "-Q", help="Comma-separated queues: mcts, judge, querygen, embed, train, eval.")] = "mcts,judge,querygen,embed",
+    concurrency: Annotated[Optional[int], typer.Option("-c", "--concurrency", help="Problems in flight (threads pool) or processes. Default: RADER_PROBLEMS_IN_FLIGHT, or 1 for train/eval.")] = None,
+    pool: Annotated[Optional[str], typer.Option(help="threads (default: asyncio model I/O), prefork, or solo (default for train/eval: one GPU job at a time).")] = None,
+    hostname: Annotated[Optional[str], typer.Option("-n", "--hostname", help="Worker name (Flower shows it).")] = None,
+    loglevel: Annotated[str, typer.Option("-l", "--loglevel")] = "INFO",
+) -> None:
+    """Start a Celery worker consuming the given queues (events on, for Flower)."""
+    from rader_queue.queue.app import app as celery_app
+    from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
+    from rader_queue.errors import UnknownQueueError
+    from rader_queue.settings import get_settings
+    from rader_queue.store.db import require_schema
+
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in names if q not in QUEUES]
+    if unknown:
+        raise UnknownQueueError(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}")
+    gpu_only = set(names) <= {TRAIN, EVAL}
+    pool = pool or ("solo" if gpu_only else "threads")
+    if pool not in ("threads", "prefork", "solo"):
+        raise ConfigError(f"--pool must be threads, prefork or solo, not {pool!r}")
+    concurrency = concurrency or (1 if gpu_only else get_settings().problems_in_flight)
+    require_schema()
+    argv = ["worker", "-Q", ",".join(names), "-P", pool, "-c", str(concurrency), "-E",
+            "-l", loglevel, "--without-gossip", "--without-mingle"]
+    if hostname:
+        argv += ["-n", hostname]
+    celery_app.worker_main(argv)
+
+
+# ----------------------------------------------------------------------------- status
+
+@app.command()
+@friendly_errors
+def status(
+    run: Annotated[Optional[str], typer.Argument(help="Run name (default: all runs).")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until every job has finished.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 2.0,
+) -> None:
+    """Per stage × state counts, progress, failures with reasons, and token totals."""
+    from rader_queue.cli.status_view import show_status
+
+    show_status(run, watch=watch, interval=interval)
+
+
+@app.command()
+@friendly_errors
+def runs() -> None:
+    """List runs with their dataset and problem/job counts."""
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from rader_queue.store import session_scope
+    from rader_queue.store.models import Job, JobState, Problem, Run
+
+    table = Table("run", "dataset", "split", "problems", "done", "failed", "created")
+    with session_scope() as s:
+        for run in s.scalars(select(Run).order_by(Run.id)):
+            problems = s.scalar(select(func.count()).select_from(Problem).where(Problem.run_id == run.id))
+            done = s.scalar(select(func.count()).select_from(Job).where(Job.run_id == run.id, Job.state == JobState.DONE))
+            failed = s.scalar(select(func.count()).select_from(Job).where(Job.run_id == run.id, Job.state == JobState.FAILED))
+            table.add_row(run.name, run.dataset, run.split or "", str(problems), str(done),
+                          str(failed), run.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def retry(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    failed: Annotated[bool, typer.Option("--failed", help="Re-enqueue failed jobs.")] = False,
+    unpublished: Annotated[bool, typer.Option("--unpublished/--no-unpublished", help="Publish queued jobs that have no broker message (e.g. after a crash during enqueue).")] = True,
+) -> None:
+    """Re-enqueue a run's failed jobs (and publish any that never reached the broker)."""
+    from rader_queue.pipeline import retry_jobs
+
+    counts = retry_jobs(run, failed=failed, unpublished=unpublished)
+    console.print(f"re-enqueued {counts['failed']} failed job(s); published {counts['published']} message(s)")
+
+
+# ----------------------------------------------------------------------------- db
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations (creates the schema on a new database)."""
+    from rader_queue.secrets import redact_url
+    from rader_queue.settings import get_settings
+    from rader_queue.store import upgrade
+
+    upgrade(revision=revision)
+    console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
+
+
+@db_app.command("downgrade")
+@friendly_errors
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
+    """Revert migrations (``base`` drops every table)."""
+    from rader_queue.store.db import downgrade
+
+    downgrade(revision=revision)
+    console.print(f"downgraded to {revision}")
+
+
+# ----------------------------------------------------------------------------- embedded run
+
+@app.command("run")
+@friendly_errors
+def run_embedded(
+    dataset: Annotated[str, typer.Argument(help="MATH, MATH500, GSM8K, CHAMP, or a path.")],
+    limit: Annotated[int, typer.Option(min=1, help="Number of problems.")] = 3,
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
+    run: Annotated[Optional[str], typer.Option("--run", help="Run name.")] = None,
+    rollouts: Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")] = 2,
+    max_depth: Annotated[int, typer.Option(min=1)] = 4,
+    database_url: Annotated[Optional[str], typer.Option(help="SQL store (default: RADER_DATABASE_URL, a SQLite file).")] = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
+) -> None:
+    """The embedded one-command mode: SQLite, an in-process broker and worker, the embedded CPU
+    model server and the in-process embedder. No Redis, PostgreSQL or GPU needed."""
+    from rader_queue.embedded import run_embedded as run_it
+
+    run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
+           max_depth=max_depth, database_url=database_url, timeout=timeout)
+
+
+def _register_stage_commands() -> None:
+    """Commands contributed by the stage packages."""
+    import importlib
+
+    for module, attr, name, kind in [
+        ("rader_queue.cli.tree_commands", "tree", "tree", "command"),
+    ]:
+        try:
+            target = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        if kind == "command":
+            app.command(name)(target)
+        else:
+            app.add_typer(target, name=name)
+
+
+_register_stage_commands()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

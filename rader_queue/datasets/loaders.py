@@ -1,0 +1,252 @@
+"""Dataset loaders. Every loader yields :class:`Problem` (id, problem text, gold answer, metadata)
+and validates as it reads: bad input raises :class:`InputError` naming file, line and field, so
+a caller can read everything first and write nothing when anything is wrong.
+
+Known names (case-insensitive): ``MATH``, ``MATH500``, ``GSM8K``, ``CHAMP``; or a path to a
+``.jsonl``/``.json`` file (with a field mapping) or to a MATH-style folder of one JSON per problem.
+Local files are read from ``RADER_DATA_DIR``; MATH also loads from the hub when it is not there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rader_queue.datasets.answers import extract_last_boxed, gsm8k_answer
+from rader_queue.errors import InputError, UnknownDatasetError
+from rader_queue.settings import get_settings
+
+MAX_PROBLEM_CHARS = 50_000
+KNOWN_DATASETS = ("MATH", "MATH500", "GSM8K", "CHAMP")
+MATH_HUB_NAME = "EleutherAI/hendrycks_math"
+
+
+class InvalidRecord(InputError):
+    """One record is unusable (no gold answer, empty or over-long text); the file is fine."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    source_id: str
+    text: str
+    gold_answer: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _check(problem: Problem, source: str, line: int | None) -> Problem:
+    """Validate one record; raises :class:`InvalidRecord` (an :class:`InputError`)."""
+    if not problem.source_id:
+        raise InvalidRecord("problem has no id", source=source, line=line, field="id")
+    if not problem.text.strip():
+        raise InvalidRecord("problem text is empty", source=source, line=line, field="problem")
+    if len(problem.text) > MAX_PROBLEM_CHARS:
+        raise InvalidRecord(f"problem text is {len(problem.text):,} characters; the limit is "
+                         f"{MAX_PROBLEM_CHARS:,}", source=source, line=line, field="problem")
+    if not problem.gold_answer or not problem.gold_answer.strip():
+        raise InvalidRecord("no gold answer (rewards need one)", source=source, line=line,
+                         field="answer")
+    return problem
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; errors name the file and line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from exc
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not valid UTF-8 (byte {exc.start})", source=str(path), line=lineno) from exc
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON: {exc.msg} (column {exc.colno})", source=str(path),
+                             line=lineno) from exc
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object", source=str(path), line=lineno)
+        yield lineno, obj
+
+
+def _require(obj: Mapping[str, Any], key: str, source: str, line: int | None) -> Any:
+    if key not in obj or obj[key] is None:
+        raise InputError("missing field", source=source, line=line, field=key)
+    return obj[key]
+
+
+def _math_problem(obj: Mapping[str, Any], source: str, line: int | None, fallback_id: str) -> Problem:
+    solution = _require(obj, "solution", source, line)
+    answer = obj.get("answer") or extract_last_boxed(str(solution))
+    if answer is None:
+        raise InvalidRecord("solution has no \\boxed{...} answer", source=source, line=line,
+                         field="solution")
+    return _check(Problem(str(obj.get("id") or fallback_id), str(_require(obj, "problem", source, line)),
+                          str(answer), {"level": obj.get("level"), "type": obj.get("type"),
+                                        "solution": solution}), source, line)
+
+
+def load_math(split: str, data_dir: Path) -> Iterator[Problem | InvalidRecord]:
+    jsonl = data_dir / "MATH" / f"{split}.jsonl"
+    folder = data_dir / "MATH" / split
+    if jsonl.exists():
+        for lineno, obj in read_jsonl(jsonl):
+            yield _attempt(_math_problem, obj, str(jsonl), lineno, f"{split}/{lineno}")
+    elif folder.is_dir():
+        yield from load_math_folder(folder)
+    else:
+        yield from _load_math_hub(split)
+
+
+def load_math_folder(folder: Path) -> Iterator[Problem | InvalidRecord]:
+    """The original layout: ``<split>/<subject>/<n>.json``, one problem per file."""
+    files = sorted(folder.rglob("*.json"), key=lambda p: (p.parent.name, int(p.stem) if p.stem.isdigit() else 0, p.stem))
+    if not files:
+        raise InputError("no *.json problem files found", source=str(folder))
+    for path in files:
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"unreadable problem file: {exc}", source=str(path)) from exc
+        rel = f"{folder.name}/{path.relative_to(folder).as_posix()}"
+        yield _attempt(_math_problem, obj, str(path), None, rel)
+
+
+def _load_math_hub(split: str) -> Iterator[Problem | InvalidRecord]:  # pragma: no cover - needs the hub
+    try:
+        from datasets import load_dataset
+
+        rows = load_dataset(MATH_HUB_NAME, split=split)
+    except Exception as exc:
+        raise InputError(f"MATH/{split} is not under RADER_DATA_DIR and the hub dataset "
+                         f"{MATH_HUB_NAME!r} could not be loaded: {exc}", source="MATH") from exc
+    for i, obj in enumerate(rows):
+        yield _attempt(_math_problem, obj, MATH_HUB_NAME, i + 1, f"{split}/{i}")
+
+
+def load_math500(data_dir: Path) -> Iterator[Problem | InvalidRecord]:
+    path = data_dir / "MATH500" / "test_all.json"
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError("MATH500 file not found (set RADER_DATA_DIR)", source=str(path)) from exc
+    for i, obj in enumerate(items):
+        answer = (obj.get("extra_info") or {}).get("answer") or extract_last_boxed(obj.get("solution", ""))
+        yield _attempt(_check, Problem(str(obj.get("id", i)), str(obj.get("problem", "")), str(answer or ""),
+                                       {"level": obj.get("level"), "subject": obj.get("subject")}),
+                       str(path), None)
+
+
+def load_gsm8k(split: str, data_dir: Path) -> Iterator[Problem | InvalidRecord]:
+    path = data_dir / "GSM8K" / f"{split}.jsonl"
+    if not path.exists():
+        raise InputError("GSM8K file not found (set RADER_DATA_DIR)", source=str(path))
+    for lineno, obj in read_jsonl(path):
+        answer = gsm8k_answer(str(_require(obj, "answer", str(path), lineno)))
+        if answer is None:
+            yield InvalidRecord("answer has no '####' gold answer", source=str(path), line=lineno,
+                                field="answer")
+            continue
+        yield _attempt(_check, Problem(f"{split}/{lineno}", str(_require(obj, "question", str(path), lineno)),
+                                       answer, {}), str(path), lineno)
+
+
+def load_champ() -> Iterator[Problem | InvalidRecord]:
+    import champ_dataset
+
+    dataset = champ_dataset.load("v0")
+    for pid, problem in dataset.problems.items():
+        yield _attempt(_check, Problem(str(pid), problem.text, str(problem.answer),
+                             {"category": problem.category, "concepts": list(problem.ch_list)}),
+                     "champ_dataset", None)
+
+
+def load_jsonl(path: Path, mapping: Mapping[str, str]) -> Iterator[Problem | InvalidRecord]:
+    """Any JSONL. ``mapping`` maps ``id``, ``problem``, ``answer`` (or ``solution``, whose last
+    boxed is the answer) to the file's field names."""
+    id_f, text_f = mapping.get("id", "id"), mapping.get("problem", "problem")
+    answer_f, solution_f = mapping.get("answer", "answer"), mapping.get("solution", "solution")
+    for lineno, obj in read_jsonl(path):
+        text = _require(obj, text_f, str(path), lineno)
+        answer = obj.get(answer_f)
+        if answer is None and obj.get(solution_f) is not None:
+            answer = extract_last_boxed(str(obj[solution_f]))
+        yield _attempt(_check, Problem(str(obj.get(id_f, lineno)), str(text),
+                                       str(answer) if answer is not None else "",
+                                       {k: v for k, v in obj.items() if k not in (id_f, text_f, answer_f)}),
+                       str(path), lineno)
+
+
+@dataclass
+class LoadResult:
+    problems: list[Problem]
+    skipped: list[InvalidRecord]
+
+
+def load_problems(name: str, *, split: str = "test", limit: int | None = None,
+                  data_dir: Path | None = None, mapping: Mapping[str, str] | None = None,
+                  skip_invalid: bool = False) -> LoadResult:
+    """Read and validate problems. Everything is read before anything is returned, so bad input
+    anywhere in the first ``limit`` problems fails the whole call. With ``skip_invalid``, records
+    that are unusable on their own (:class:`InvalidRecord`) are skipped and reported instead;
+    malformed files still fail."""
+    data_dir = Path(data_dir or get_settings().data_dir)
+    key = name.upper()
+    if key == "MATH":
+        source = load_math(split, data_dir)
+    elif key == "MATH500":
+        source = load_math500(data_dir)
+    elif key == "GSM8K":
+        source = load_gsm8k(split, data_dir)
+    elif key == "CHAMP":
+        source = load_champ()
+    else:
+        path = Path(name)
+        if path.suffix in (".jsonl", ".json") and path.is_file():
+            source = load_jsonl(path, mapping or {})
+        elif path.is_dir():
+            source = load_math_folder(path)
+        elif path.suffix or "/" in name:
+            raise InputError("no such file or directory", source=name)
+        else:
+            raise UnknownDatasetError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}, "
+                                      "or a path to a .jsonl file or a MATH-style folder")
+    problems: list[Problem] = []
+    skipped: list[InvalidRecord] = []
+    seen: set[str] = set()
+    for problem in _tolerant(source, skipped if skip_invalid else None):
+        if limit is not None and len(problems) >= limit:
+            break
+        if problem.source_id in seen:
+            raise InputError(f"duplicate problem id {problem.source_id!r}", source=name, field="id")
+        seen.add(problem.source_id)
+        problems.append(problem)
+    if not problems:
+        raise InputError("dataset is empty" + (f" ({len(skipped)} invalid record(s) skipped)"
+                                               if skipped else ""), source=name)
+    return LoadResult(problems, skipped)
+
+
+def _attempt(build, *args) -> Problem | InvalidRecord:
+    """Build one record; an unusable record comes back as its error so the loader can go on."""
+    try:
+        return build(*args)
+    except InvalidRecord as exc:
+        return exc
+
+
+def _tolerant(source: Iterator[Problem | InvalidRecord],
+              skipped: list[InvalidRecord] | None) -> Iterator[Problem | InvalidRecord]:
+    """Raise record errors, or collect them in ``skipped`` and go on with the next record."""
+    for item in source:
+        if isinstance(item, InvalidRecord):
+            if skipped is None:
+                raise item
+            skipped.append(item)
+            continue
+        yield item

@@ -1,0 +1,78 @@
+"""The embedded one-command mode (``rader-queue run``): the whole pipeline path in one process.
+
+SQLite instead of PostgreSQL, Celery's in-memory broker with an in-process worker instead of
+Redis and worker processes, the embedded CPU model server instead of vLLM, the in-process MiniLM
+embedder. The code path is the production one: the same tasks, the same SQL writes."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import ExitStack
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rader_queue.cli.common import console
+from rader_queue.errors import RaderError
+
+
+def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, rollouts: int,
+                 max_depth: int, database_url: str | None, timeout: float,
+                 concurrency: int = 8) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    from rader_queue.cli.status_view import render
+    from rader_queue.pipeline import build_run_config, enqueue_dataset
+    from rader_queue.queue import app as app_module
+    from rader_queue.queue.status import run_status
+    from rader_queue.settings import get_settings
+    from rader_queue.store import session_scope, upgrade
+
+    if database_url:
+        os.environ["RADER_DATABASE_URL"] = database_url
+    os.environ["RADER_BROKER_URL"] = "memory://localhost/"
+    get_settings.cache_clear()
+    settings = get_settings()
+    app_module.configure(app_module.app, settings)
+    upgrade()
+    with ExitStack() as stack:
+        if _needs_model_server() and not settings.llm_base_url:
+            from rader_queue.llm.embedded_server import embedded_server
+
+            console.print("starting the embedded model server (SmolLM2-135M-Instruct, CPU)…")
+            base_url = stack.enter_context(embedded_server(port=settings.embedded_llm_port))
+            os.environ["RADER_LLM_BASE_URL"] = base_url
+            get_settings.cache_clear()
+        config = build_run_config(rollouts=rollouts, max_depth=max_depth)
+        stack.enter_context(start_worker(app_module.app, pool="threads", concurrency=concurrency,
+                                         perform_ping_check=False, loglevel="WARNING",
+                                         shutdown_timeout=30.0))
+        report = enqueue_dataset(dataset, split=split, limit=limit, run_name=run_name,
+                                 config=config, echo=console.print)
+        console.print(f"run [bold]{report.run}[/]: {report.jobs_new} new job(s) "
+                      f"({report.published} published) on the in-process worker")
+        deadline = time.monotonic() + timeout
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as progress:
+            bar = progress.add_task("problems", total=None)
+            while True:
+                with session_scope() as session:
+                    status = run_status(session, report.run)
+                total = sum(s.total for s in status.stages)
+                progress.update(bar, total=total, completed=sum(s.finished for s in status.stages))
+                if status.complete:
+                    break
+                if time.monotonic() > deadline:
+                    raise RaderError(f"run {report.run} did not finish within {timeout:.0f} s")
+                time.sleep(0.5)
+    console.print(render(status))
+
+
+def _needs_model_server() -> bool:
+    """The MCTS task talks to a generator once the MCTS stage is wired in."""
+    from rader_queue.queue.app import WORKER_MODULES
+
+    import importlib
+
+    return getattr(importlib.import_module("workers.mcts"), "NEEDS_GENERATOR", False) and \
+        "workers.mcts" in WORKER_MODULES

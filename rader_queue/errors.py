@@ -1,0 +1,66 @@
+"""Every error rader-queue raises on purpose, in one place.
+
+    RaderError                      base: catch this to catch everything below
+    ├── ConfigError                 settings or CLI options that cannot work together
+    ├── InputError                  bad user input; carries the source (file, line, field)
+    │   ├── UnknownDatasetError     a dataset name no loader knows
+    │   └── UnknownQueueError       a queue name the Celery app does not route
+    ├── StoreError                  the SQL store refused or is unreachable
+    ├── ModelError                  a model endpoint could not produce an answer
+    │   └── GenerationFailed        the generator gave up after its bounded retries
+    └── TaskFailed                  a task that cannot succeed; its reason lands in jobs.last_error
+
+Messages are written for the user who runs the CLI: they say what was wrong and where.
+"""
+
+from __future__ import annotations
+
+
+class RaderError(Exception):
+    """Base class of every deliberate rader-queue error."""
+
+
+class ConfigError(RaderError):
+    """Settings or options that are missing, malformed or contradictory."""
+
+
+class InputError(RaderError):
+    """Bad input. ``source`` names the file (and ``line``/``field`` where known)."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.source, self.line, self.field = source, line, field
+        where = ""
+        if source:
+            where = source + (f":{line}" if line is not None else "")
+        if field:
+            where = f"{where} field {field!r}" if where else f"field {field!r}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class UnknownDatasetError(InputError):
+    """A dataset name that no registered loader knows."""
+
+
+class UnknownQueueError(InputError):
+    """A queue name that the Celery app does not route."""
+
+
+class StoreError(RaderError):
+    """The SQL store refused a write or could not be reached."""
+
+
+class ModelError(RaderError):
+    """A model endpoint (generator or embedder) failed."""
+
+
+class GenerationFailed(ModelError):
+    """The generator gave up after its bounded retries; ``attempts`` and ``last_error`` say why."""
+
+    def __init__(self, message: str, *, attempts: int = 0, last_error: str | None = None) -> None:
+        self.attempts, self.last_error = attempts, last_error
+        super().__init__(f"{message} (after {attempts} attempt(s); last error: {last_error})")
+
+
+class TaskFailed(RaderError):
+    """A task that cannot succeed; the job is marked failed with this message as its reason."""

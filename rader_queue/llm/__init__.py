@@ -1,0 +1,1 @@
+"""Model access: the async generator client, the embedded CPU model server and the embedders."""

@@ -1,0 +1,106 @@
+"""What the CLI's enqueue/retry commands do, as functions (the CLI only parses options)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+
+from rader_queue.datasets import KNOWN_DATASETS, load_problems
+from rader_queue.errors import ConfigError, InputError
+from rader_queue.queue.enqueue import EnqueueReport, enqueue, publish_pending
+from rader_queue.queue.status import find_run
+from rader_queue.store import session_scope
+from rader_queue.store.db import require_schema
+from rader_queue.store.models import Job, JobState
+
+RETRIEVERS = ("dense", "bm25", "hybrid")
+
+
+def build_run_config(*, retriever: str = "dense", corpus: str = "theoremqa",
+                     hybrid_alpha: float | None = None, **mcts: Any) -> dict[str, Any]:
+    """The run's config as stored in SQL: the MCTS parameters, the retriever, the model names.
+    Contradictory or invalid options fail here, before anything is written."""
+    from rader_queue.settings import get_settings
+
+    if retriever not in RETRIEVERS:
+        raise ConfigError(f"--retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
+    if hybrid_alpha is not None and retriever != "hybrid":
+        raise ConfigError(f"--hybrid-alpha only applies to --retriever hybrid (got --retriever {retriever})")
+    mcts_config = _mcts_config(mcts)
+    settings = get_settings()
+    return {"mcts": mcts_config, "retriever": retriever, "corpus": corpus,
+            "hybrid_alpha": 0.5 if hybrid_alpha is None else hybrid_alpha, "llm_model": settings.llm_model,
+            "embedder_model": settings.embedder_model}
+
+
+def _mcts_config(values: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from rader_queue.mcts import MCTSConfig
+    except ImportError:  # the MCTS package validates its own options once present
+        return dict(values)
+    base = MCTSConfig().to_dict()
+    unknown = set(values) - set(base)
+    if unknown:
+        raise ConfigError(f"unknown MCTS option(s): {', '.join(sorted(unknown))}")
+    base.update(values)
+    return MCTSConfig.from_dict(base).to_dict()
+
+
+def parse_fields(fields: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InputError(f"--field {item!r}: expected NAME=COLUMN, e.g. problem=question")
+        if key not in ("id", "problem", "answer", "solution"):
+            raise InputError(f"--field {item!r}: NAME must be id, problem, answer or solution")
+        mapping[key] = value
+    return mapping
+
+
+def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: str | None,
+                    config: dict[str, Any], fields: Sequence[str] = (),
+                    skip_invalid: bool | None = None, stage: str = "mcts",
+                    echo: Callable[[str], Any] = print,
+                    send: Callable[[int], str] | None = None) -> EnqueueReport:
+    """Validate everything, then write and publish. Nothing is enqueued if any input is bad."""
+    builtin = dataset.upper() in KNOWN_DATASETS
+    if skip_invalid is None:
+        skip_invalid = builtin
+    mapping = parse_fields(fields)
+    if mapping and builtin:
+        raise ConfigError("--field applies to JSONL files, not to built-in datasets")
+    result = load_problems(dataset, split=split, limit=limit, mapping=mapping,
+                           skip_invalid=skip_invalid)
+    for skipped in result.skipped[:5]:
+        echo(f"[yellow]skipped[/] {skipped}")
+    if len(result.skipped) > 5:
+        echo(f"[yellow]skipped {len(result.skipped) - 5} more invalid record(s)[/]")
+    require_schema()
+    name = run_name or f"{dataset.upper() if builtin else dataset.rsplit('/', 1)[-1]}-{split}"
+    return enqueue(name, dataset.upper() if builtin else dataset, split, result.problems, config,
+                   stage=stage, send=send)
+
+
+def retry_jobs(run_name: str, *, failed: bool = True, unpublished: bool = True,
+               stage: str | None = None) -> dict[str, int]:
+    """Put failed jobs back to queued (clearing their broker message) and publish them."""
+    with session_scope() as session:
+        run = find_run(session, run_name)
+        run_id = run.id
+        count = 0
+        if failed:
+            where = [Job.run_id == run_id, Job.state == JobState.FAILED]
+            if stage:
+                where.append(Job.stage == stage)
+            count = session.execute(update(Job).where(*where).values(
+                state=JobState.QUEUED, celery_task_id=None, finished_at=None)).rowcount
+        stages = session.scalars(select(Job.stage).where(Job.run_id == run_id).distinct()).all()
+    published = 0
+    if failed or unpublished:
+        for job_stage in stages:
+            if stage is None or job_stage == stage:
+                published += publish_pending(run_id, job_stage)
+    return {"failed": count, "published": published}

@@ -1,0 +1,60 @@
+"""The Celery application: queues, routing, and the settings behind the delivery guarantee
+(see :mod:`rader_queue.queue.keys`)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from rader_queue.queue import keys
+from rader_queue.settings import Settings, get_settings
+
+# Task modules, one per stage. Each is thin: decode → call the library → persist.
+WORKER_MODULES: list[str] = [
+    "workers.mcts",
+]
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    broker = settings.broker
+    transport_options = {
+        "visibility_timeout": settings.visibility_timeout_s,
+        "global_keyprefix": settings.queue_prefix,
+    }
+    app.conf.update(
+        broker_url=broker,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_hard_time_limit_s,
+        task_soft_time_limit=max(60, settings.task_hard_time_limit_s - 60),
+        task_queues=[Queue(name) for name in keys.QUEUES],
+        task_default_queue=keys.MCTS,
+        task_routes={f"rader.{stage}.*": {"queue": queue} for stage, queue in keys.STAGE_QUEUE.items()},
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+    )
+    if settings.task_hard_time_limit_s >= settings.visibility_timeout_s:
+        from rader_queue.errors import ConfigError
+
+        raise ConfigError("RADER_TASK_HARD_TIME_LIMIT_S must be below RADER_VISIBILITY_TIMEOUT_S, "
+                          "or Redis redelivers tasks that are still running")
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    app = Celery("rader_queue", include=list(WORKER_MODULES))
+    configure(app, settings or get_settings())
+    return app
+
+
+app = create_app()

@@ -1,0 +1,124 @@
+"""The one path every task body runs through: claim the job in SQL, do the work, then write the
+results and mark the job done in ONE transaction.
+
+    claim (txn 1) ──> work (no SQL writes) ──> finish + persist (txn 2)
+
+A worker killed anywhere before txn 2 commits leaves nothing half-written: the job is still
+``running`` with no result rows, and the redelivered message starts it again cleanly. Errors:
+
+* :class:`TaskFailed`, :class:`InputError`: cannot succeed → job ``failed`` with the reason.
+* the store unreachable (:class:`StoreError`): the task is retried with exponential backoff.
+* anything else (model errors included): retried with backoff up to
+  ``RADER_TASK_MAX_RETRIES``, then ``failed`` with the last reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry, SoftTimeLimitExceeded
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from rader_queue.errors import InputError, StoreError, TaskFailed
+from rader_queue.queue import jobs
+from rader_queue.settings import get_settings
+from rader_queue.store import session_scope
+from rader_queue.store.models import Job, Problem, Run
+
+log = logging.getLogger("rader_queue.jobs")
+
+
+@dataclass
+class JobContext:
+    job_id: int
+    stage: str
+    attempts: int
+    payload: dict[str, Any]
+    run_id: int | None = None
+    run_name: str | None = None
+    run_config: dict[str, Any] = field(default_factory=dict)
+    problem_id: int | None = None
+    problem_source_id: str | None = None
+    problem_text: str | None = None
+    gold_answer: str | None = None
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any]
+    persist: Callable[[Session], None] = lambda session: None
+
+
+def _load_context(session: Session, job: Job) -> JobContext:
+    ctx = JobContext(job.id, job.stage, job.attempts, dict(job.payload or {}), run_id=job.run_id)
+    if job.run_id is not None:
+        run = session.get(Run, job.run_id)
+        ctx.run_name, ctx.run_config = run.name, dict(run.config or {})
+    if job.problem_id is not None:
+        problem = session.get(Problem, job.problem_id)
+        ctx.problem_id, ctx.problem_source_id = problem.id, problem.source_id
+        ctx.problem_text, ctx.gold_answer = problem.text, problem.gold_answer
+    return ctx
+
+
+def backoff_s(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * (2 ** retries)))
+
+
+def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> dict[str, Any]:
+    settings = get_settings()
+    retries = task.request.retries or 0
+    try:
+        with session_scope() as session:
+            job = jobs.claim(session, job_id, lease_s=settings.task_hard_time_limit_s)
+            if job is None:
+                return {"job_id": job_id, "skipped": "already done"}
+            ctx = _load_context(session, job)
+    except (StoreError, OperationalError, DBAPIError) as exc:
+        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=None)
+    try:
+        outcome = work(ctx)
+        with session_scope() as session:
+            jobs.finish(session, job_id, outcome.result)
+            outcome.persist(session)
+        return {"job_id": job_id, **outcome.result}
+    except jobs.AlreadyDone as exc:
+        log.info("job %s: %s; this copy's work is discarded", job_id, exc)
+        return {"job_id": job_id, "skipped": "finished by another delivery"}
+    except Retry:
+        raise
+    except (StoreError, OperationalError, DBAPIError) as exc:
+        # The store went away: nothing was committed; try again later, the job stays running
+        # until then (no state can be written without the store).
+        log.warning("job %s: store unavailable (%s); retrying", job_id, type(exc).__name__)
+        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=None)
+    except (TaskFailed, InputError, SoftTimeLimitExceeded) as exc:
+        reason = "time limit exceeded" if isinstance(exc, SoftTimeLimitExceeded) else str(exc)
+        _record_failure(job_id, f"{type(exc).__name__}: {reason}", final=True)
+        return {"job_id": job_id, "failed": reason}
+    except Exception as exc:  # noqa: BLE001 - every other error is retried, then recorded
+        reason = f"{type(exc).__name__}: {exc}"
+        final = retries >= settings.task_max_retries
+        log.warning("job %s attempt %s failed: %s%s", job_id, retries + 1, reason,
+                    "" if not final else " (giving up)")
+        log.debug("%s", traceback.format_exc())
+        _record_failure(job_id, reason, final=final)
+        if final:
+            return {"job_id": job_id, "failed": reason}
+        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=None)
+
+
+def _record_failure(job_id: int, reason: str, *, final: bool) -> None:
+    try:
+        with session_scope() as session:
+            jobs.fail(session, job_id, reason, final=final)
+    except (StoreError, OperationalError, DBAPIError):
+        log.error("job %s: could not record failure (store unavailable): %s", job_id, reason)

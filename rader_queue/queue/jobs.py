@@ -1,0 +1,79 @@
+"""Job bookkeeping in SQL: claim → (work) → finish or fail.
+
+A job row is the source of truth for a task; the broker message only carries the job id.
+``claim`` refuses a job that is already done (a redelivered message is then acknowledged and
+dropped) and takes a lease so a second copy running concurrently can be told apart; ``finish``
+runs inside the caller's transaction, locks the row and fails with :class:`AlreadyDone` when
+another copy finished first, so that copy's writes roll back with it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import os
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from rader_queue.errors import RaderError
+from rader_queue.secrets import scrub
+from rader_queue.store.models import Job, JobState
+
+
+class AlreadyDone(RaderError):
+    """The job was finished by another delivery of the same task; discard this copy's work."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _locked(session: Session, job_id: int) -> Job | None:
+    stmt = select(Job).where(Job.id == job_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).one_or_none()
+
+
+def claim(session: Session, job_id: int, lease_s: float, worker: str | None = None) -> Job | None:
+    """Mark the job running and count the attempt. ``None`` when it is done (or gone)."""
+    job = _locked(session, job_id)
+    if job is None or job.state == JobState.DONE:
+        return None
+    job.state = JobState.RUNNING
+    job.attempts += 1
+    job.started_at = now()
+    job.worker = worker or worker_name()
+    job.lease_until = now() + dt.timedelta(seconds=lease_s)
+    job.last_error = None
+    session.flush()
+    return job
+
+
+def finish(session: Session, job_id: int, result: dict | None = None) -> Job:
+    """Mark done in the caller's transaction; raises :class:`AlreadyDone` if another copy won."""
+    job = _locked(session, job_id)
+    if job is None:
+        raise AlreadyDone(f"job {job_id} no longer exists")
+    if job.state == JobState.DONE:
+        raise AlreadyDone(f"job {job_id} was already finished by {job.worker}")
+    job.state = JobState.DONE
+    job.finished_at = now()
+    job.lease_until = None
+    job.result = result
+    session.flush()
+    return job
+
+
+def fail(session: Session, job_id: int, error: str, *, final: bool) -> None:
+    """Record an error. ``final``: the job is failed (until ``rader-queue retry``); otherwise it
+    goes back to queued for the next delivery."""
+    values = {"last_error": scrub(error)[:4000], "lease_until": None,
+              "state": JobState.FAILED if final else JobState.QUEUED}
+    if final:
+        values["finished_at"] = now()
+    session.execute(update(Job).where(Job.id == job_id, Job.state != JobState.DONE).values(**values))

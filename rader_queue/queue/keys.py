@@ -1,0 +1,48 @@
+"""Every queue name and every Redis key rader-queue uses, in one place.
+
+Delivery guarantee (written down up front): **at least once**. Tasks are acknowledged after
+they finish (``acks_late``) and re-queued when their worker dies (``task_reject_on_worker_lost``);
+a task not acknowledged within the Redis visibility timeout is delivered again. A redelivered
+task is harmless because every row it writes has a UNIQUE key in SQL and each job's final write
+is one transaction that first checks the job is not already done.
+
+All broker keys carry the ``RADER_QUEUE_PREFIX`` (kombu's ``global_keyprefix``), so two
+deployments (or two test sessions) can share one Redis server without stealing each other's
+tasks.
+"""
+
+from __future__ import annotations
+
+# Celery queues, one per pipeline stage.
+MCTS = "mcts"          # one task per problem: retrieval-augmented MCTS
+JUDGE = "judge"        # post-hoc relevance judgements (stored retrievals, generated queries)
+QUERYGEN = "querygen"  # trajectory extraction and query generation
+EMBED = "embed"        # corpus embedding shards
+TRAIN = "train"        # retriever training (GPU, solo pool)
+EVAL = "eval"          # retriever evaluation (GPU, solo pool)
+PLACEHOLDER = MCTS
+
+QUEUES: tuple[str, ...] = (MCTS, JUDGE, QUERYGEN, EMBED, TRAIN, EVAL)
+
+# Stage names in the jobs table (a stage is the kind of work; a queue is where it waits).
+STAGE_QUEUE: dict[str, str] = {
+    "mcts": MCTS,
+    "judge": JUDGE,
+    "extract": QUERYGEN,
+    "querygen": QUERYGEN,
+    "embed": EMBED,
+    "train": TRAIN,
+    "eval": EVAL,
+}
+
+# Redis keys written by rader-queue itself (outside kombu's), all under the prefix.
+HEARTBEAT = "worker-heartbeat:{hostname}"   # watchdog: last time a worker consumed/beat
+
+
+def heartbeat_key(prefix: str, hostname: str) -> str:
+    return prefix + HEARTBEAT.format(hostname=hostname)
+
+
+def job_key(stage: str, *parts: object) -> str:
+    """The idempotency key of a job: ``stage:part:part``. Same inputs → same key → one job."""
+    return ":".join([stage, *(str(p) for p in parts)])

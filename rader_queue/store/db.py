@@ -1,0 +1,129 @@
+"""Engines, sessions, migrations and idempotent inserts for the SQL store.
+
+One engine per database URL per process. SQLite gets WAL and foreign keys so the embedded mode
+behaves like PostgreSQL where it matters (cascades, concurrent readers)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from rader_queue.errors import StoreError
+from rader_queue.secrets import redact_url
+from rader_queue.settings import get_settings
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def engine_for(url: str | None = None) -> Engine:
+    url = normalize_url(url or get_settings().db_url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            _engines[url] = engine
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def sessionmaker_for(url: str | None = None) -> sessionmaker[Session]:
+    return sessionmaker(engine_for(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on any error. Connection failures surface as
+    :class:`StoreError` naming the (password-redacted) URL."""
+    session = sessionmaker_for(url)()
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        raise StoreError(f"SQL store unreachable or refused the write "
+                         f"({redact_url(str(session.bind.url))}): {exc.orig}") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def insert_ignore(session: Session, model: type, rows: Iterable[dict[str, Any]],
+                  conflict_cols: Iterable[str] | None = None) -> int:
+    """INSERT … ON CONFLICT DO NOTHING for PostgreSQL and SQLite; returns rows inserted."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    stmt_factory = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    inserted = 0
+    for chunk_start in range(0, len(rows), 500):
+        stmt = stmt_factory(model).values(rows[chunk_start:chunk_start + 500])
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_cols) if conflict_cols else None)
+        inserted += session.execute(stmt).rowcount or 0
+    return inserted
+
+
+def alembic_config(url: str | None = None):
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini")) if (ROOT / "alembic.ini").exists() else Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["database_url"] = normalize_url(url or get_settings().db_url)
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (``rader-queue db upgrade``)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str | None = None, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def require_schema(url: str | None = None) -> None:
+    """Fail with a clear message when the store has not been migrated."""
+    engine = engine_for(url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the SQL store at {redact_url(str(engine.url))}: "
+                         f"{exc.orig}") from exc
+    if "jobs" not in tables:
+        raise StoreError(f"the SQL store at {redact_url(str(engine.url))} has no schema yet: "
+                         "run `rader-queue db upgrade`")
