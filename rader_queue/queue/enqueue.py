@@ -82,12 +82,21 @@ def publish_pending(run_id: int, stage: str, send: Callable[[int], str] | None =
                 select(Job.id).where(Job.run_id == run_id, Job.stage == stage,
                                      Job.state == JobState.QUEUED, Job.celery_task_id.is_(None))
                 .order_by(Job.id).limit(batch)).all()
-            if not job_ids:
-                return published
+        if not job_ids:
+            return published
+        sent: dict[int, str] = {}
+        try:
             for job_id in job_ids:
-                task_id = send(job_id)
-                session.execute(update(Job).where(Job.id == job_id).values(celery_task_id=task_id))
-                published += 1
+                sent[job_id] = send(job_id)
+        finally:
+            # Record what did reach the broker even when a send fails half-way, so the next
+            # enqueue publishes only the rest. (A hard crash inside this loop can duplicate up
+            # to ``batch`` messages; a duplicate is harmless, see the delivery guarantee.)
+            if sent:
+                with session_scope(db_url) as session:
+                    session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id}
+                                                  for job_id, task_id in sent.items()])
+            published += len(sent)
 
 
 @contextmanager

@@ -90,7 +90,8 @@ def insert_ignore(session: Session, model: type, rows: Iterable[dict[str, Any]],
     for chunk_start in range(0, len(rows), 500):
         stmt = stmt_factory(model).values(rows[chunk_start:chunk_start + 500])
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_cols) if conflict_cols else None)
-        inserted += session.execute(stmt).rowcount or 0
+        stmt = stmt.returning(*model.__table__.primary_key.columns)
+        inserted += len(session.execute(stmt).all())
     return inserted
 
 

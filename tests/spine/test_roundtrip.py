@@ -1,0 +1,52 @@
+"""Enqueue → a real worker process → rows in PostgreSQL, and the CLI's own commands."""
+
+import subprocess
+import sys
+
+from sqlalchemy import func, select
+
+from rader_queue.store import session_scope
+from rader_queue.store.models import Job, JobState
+from tests.process_helpers import ROOT, running, wait_for, worker_cmd
+
+
+def _cli(*args, env):
+    import os
+
+    return subprocess.run([sys.executable, "-m", "rader_queue.cli.main", *args], cwd=ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+
+
+def _states(run_name: str) -> dict[str, int]:
+    from rader_queue.store.models import Run
+
+    with session_scope() as s:
+        rows = s.execute(select(Job.state, func.count()).join(Run, Run.id == Job.run_id)
+                         .where(Run.name == run_name).group_by(Job.state)).all()
+    return dict(rows)
+
+
+def test_cli_enqueue_then_worker_finishes_every_job(rader_env, tmp_path):
+    out = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", env=rader_env)
+    assert out.returncode == 0, out.stderr
+    assert "6 new problems, 6 new jobs" in out.stdout
+    again = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", env=rader_env)
+    assert "0 new problems, 0 new jobs, 0 messages" in again.stdout
+    log = tmp_path / "worker.log"
+    with running(worker_cmd("mcts", concurrency=4), rader_env, log):
+        wait_for(lambda: _states("rt").get(JobState.DONE, 0) == 6, 120, what="6 done jobs", log_path=log)
+    with session_scope() as s:
+        jobs = s.scalars(select(Job).where(Job.idempotency_key.like("mcts:%"))).all()
+        mine = [j for j in jobs if j.state == JobState.DONE and j.result and j.result.get("problem")]
+        assert all(j.attempts == 1 and j.worker and j.finished_at for j in mine)
+    status = _cli("status", "rt", env=rader_env)
+    assert status.returncode == 0 and "mcts" in status.stdout and "6" in status.stdout
+
+
+def test_cli_errors_are_clear(rader_env):
+    out = _cli("enqueue", "NOPE", env=rader_env)
+    assert out.returncode == 2 and "unknown dataset 'NOPE'" in out.stderr
+    out = _cli("worker", "-Q", "mcts,gpu", env=rader_env)
+    assert out.returncode == 2 and "unknown queue(s) gpu" in out.stderr
+    out = _cli("status", "no-such-run", env=rader_env)
+    assert out.returncode == 2 and "no run named 'no-such-run'" in out.stderr
