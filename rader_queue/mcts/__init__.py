@@ -14,8 +14,9 @@ from rader_queue.mcts.parsers import (parse_candidate_theorems, parse_equivalenc
 from rader_queue.mcts.policy import Policy, RStarPolicy, TextGenerator, TheoremSearch
 from rader_queue.mcts.reward import (answers_equivalent, extract_boxed, gold_answer_from_solution,
                                      gold_reward, needs_llm_judge, normalize_answer)
-from rader_queue.mcts.search import (FinalSolution, JudgementRecord, RetrievalRecord, RolloutSolution,
-                                     SearchResult, run_search, uct_value)
+from rader_queue.mcts.results import (FinalSolution, JudgementRecord, RetrievalRecord, RolloutSolution,
+                                      SearchResult)
+from rader_queue.mcts.search import run_search, uct_value
 
 __all__ = [
     "CandidateTheorem", "FinalSolution", "Judgement", "JudgementRecord", "LLMPolicy", "MCTSConfig", "Node",

@@ -51,7 +51,9 @@ class LLMPolicy:
 
     # ------------------------------------------------------------------ helpers
     def _seed(self, action: str, key: int) -> int:
-        return (self.config.seed * 1_000_003 + key * 16 + _ACTION_CODES[action]) % (2 ** 31)
+        # 32 seeds per action and 256 per key, so a generator that fans n samples out over
+        # seed, seed+1, ... never reuses another action's seeds.
+        return (self.config.seed * 1_000_003 + key * 256 + _ACTION_CODES[action] * 32) % (2 ** 31)
 
     async def _generate(self, messages: list[dict], *, action: str, key: int, n: int, max_tokens: int,
                         stop: list[str], temperature: float | None = None) -> list[str]:

@@ -114,7 +114,7 @@ def parse_candidate_theorems(text: str, max_theorems: int = DEFAULT_MAX_THEOREMS
 
 _POSITIVE = {"true", "yes", "relevant"}
 _VERDICT_AT_START = re.compile(
-    r"^\s*(?:relevant\s*[:=-]\s*)?(true|false|yes|no|irrelevant|not\s+relevant|relevant)\b(?!\s*:)",
+    r"^\s*(?:relevant\s*[:=-]\s*)?(true|false|yes|no|irrelevant|not\s+relevant|relevant(?!\s*:))\b",
     re.IGNORECASE)
 _VERDICT_LABELLED = re.compile(r"relevant\s*[:=]\s*(true|false|yes|no)\b", re.IGNORECASE)
 _REASON = re.compile(r"reason\s*:\s*(.*?)(?=\n\s*question\s*:|$)", re.IGNORECASE | re.DOTALL)
@@ -164,7 +164,7 @@ def parse_equivalence(text: str) -> bool | None:
 
 
 _SCORE_LABELLED = re.compile(r"score\s*[:=]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-_SCORE_BARE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![\d.])")
+_SCORE_BARE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?!\.?\d)")
 
 
 def parse_score_0_5(text: str) -> int | None:
