@@ -1,16 +1,14 @@
-"""``mcts`` queue: one task per problem."""
+"""``mcts`` queue: one retrieval-augmented MCTS per problem."""
 
 from __future__ import annotations
 
 from rader_queue.queue.app import app
-from rader_queue.queue.job_runner import JobContext, Outcome, execute
+from rader_queue.queue.job_runner import execute
+from rader_queue.trees.solve import solve_problem
 
-
-def placeholder_step(ctx: JobContext) -> Outcome:
-    return Outcome({"placeholder": True, "problem": ctx.problem_source_id,
-                    "chars": len(ctx.problem_text or "")})
+NEEDS_GENERATOR = True
 
 
 @app.task(name="rader.mcts.solve", bind=True)
 def solve(self, job_id: int) -> dict:
-    return execute(self, job_id, placeholder_step)
+    return execute(self, job_id, solve_problem)

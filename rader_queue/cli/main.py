@@ -77,8 +77,16 @@ def worker(
     pool: Annotated[Optional[str], typer.Option(help="threads (default: asyncio model I/O), prefork, or solo (default for train/eval: one GPU job at a time).")] = None,
     hostname: Annotated[Optional[str], typer.Option("-n", "--hostname", help="Worker name (Flower shows it).")] = None,
     loglevel: Annotated[str, typer.Option("-l", "--loglevel")] = "INFO",
+    metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (default: RADER_METRICS_PORT; address RADER_METRICS_ADDRESS, default 127.0.0.1).")] = None,
 ) -> None:
     """Start a Celery worker consuming the given queues (events on, for Flower)."""
+    if metrics_port is not None:
+        import os
+
+        from rader_queue.settings import get_settings as _settings
+
+        os.environ["RADER_METRICS_PORT"] = str(metrics_port)
+        _settings.cache_clear()
     from rader_queue.queue.app import app as celery_app
     from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
     from rader_queue.errors import UnknownQueueError
@@ -99,7 +107,49 @@ def worker(
             "-l", loglevel, "--without-gossip", "--without-mingle"]
     if hostname:
         argv += ["-n", hostname]
+    for noisy in ("httpx", "openai", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     celery_app.worker_main(argv)
+
+
+# ----------------------------------------------------------------------------- operations
+
+@app.command()
+@friendly_errors
+def flower(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 5555,
+    address: Annotated[str, typer.Option(help="Listen address (0.0.0.0 only inside a container or behind a proxy).")] = "127.0.0.1",
+    url_prefix: Annotated[Optional[str], typer.Option(help="Serve under this path (behind a reverse proxy).")] = None,
+) -> None:
+    """Flower web monitor on the same broker and key prefix (RADER_QUEUE_PREFIX) as the workers.
+    Basic auth is required: FLOWER_BASIC_AUTH=user:password[,user2:password2]."""
+    from rader_queue.ops.flower import run_flower
+
+    raise typer.Exit(run_flower(port=port, address=address, url_prefix=url_prefix))
+
+
+@app.command()
+@friendly_errors
+def metrics(
+    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Serve /metrics on this port until stopped, instead of printing once.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Listen address with --port (default RADER_METRICS_ADDRESS or 127.0.0.1).")] = None,
+) -> None:
+    """Queue depths (and this process's metrics) in the Prometheus text format; with --port, a
+    standalone exporter of the broker's queue depths. Workers serve their own metrics with
+    RADER_METRICS_PORT / --metrics-port."""
+    from rader_queue.ops import metrics as ops_metrics
+
+    if port is None:
+        ops_metrics.register_queue_depth()
+        console.out(ops_metrics.exposition().decode(), end="")
+        return
+    bound = ops_metrics.start_metrics_server(port, address)
+    console.print(f"serving metrics on http://{address or ops_metrics.metrics_address()}:{bound}/metrics")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 # ----------------------------------------------------------------------------- status

@@ -87,8 +87,9 @@ def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> d
     try:
         outcome = work(ctx)
         with session_scope() as session:
-            jobs.finish(session, job_id, outcome.result)
+            job = jobs.finish(session, job_id)        # locks the row; refuses a finished job
             outcome.persist(session)
+            job.result = dict(outcome.result)
         return {"job_id": job_id, **outcome.result}
     except jobs.AlreadyDone as exc:
         log.info("job %s: %s; this copy's work is discarded", job_id, exc)
