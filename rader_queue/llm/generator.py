@@ -34,6 +34,7 @@ from rader_queue.errors import ConfigError, GenerationFailed, RaderError
 from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
 from rader_queue.llm.ledger import CallRecord
 from rader_queue.llm.retry import BadReply, RetryPolicy, Stopwatch, call_with_retries
+from rader_queue.ops.metrics import observe_llm_call, track_generator
 from rader_queue.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class _Core:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: openai.AsyncOpenAI | None = None
         self._sem: asyncio.Semaphore | None = None
+        track_generator(self)      # rader_llm_requests_in_flight counts self.in_flight
 
     def bound(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
         """Client and semaphore of the running event loop (new ones when the loop changed, e.g.
@@ -159,6 +161,7 @@ class Generator:
         return texts
 
     async def _account(self, record: CallRecord) -> None:
+        observe_llm_call(record)   # Prometheus (rader_queue.ops.metrics); never raises
         if self.ledger is not None:
             await self.ledger.add(record)
 

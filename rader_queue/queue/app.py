@@ -58,3 +58,6 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 
 app = create_app()
+
+# Prometheus metrics of workers: connects Celery signal handlers (see rader_queue.ops.metrics).
+import rader_queue.ops.metrics  # noqa: E402,F401
