@@ -1,16 +1,21 @@
-"""``rader-queue status``: a table per stage × state, or live progress bars with ``--watch``."""
+"""``rader-queue status``: a table per stage × state, or live progress bars with ``--watch``.
+
+``--watch`` refreshes until every job of the run has finished (done or failed) and then exits.
+On a terminal it redraws one live view; when the output is a pipe or a log file it prints one
+line per stage whenever its counts change, then the full final view."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from rader_queue.cli.common import console
-from rader_queue.queue.status import RunStatus, run_status
+from rader_queue.queue.status import RunStatus, StageProgress, run_status
 from rader_queue.store import session_scope
 from rader_queue.store.models import JobState
 
@@ -24,13 +29,13 @@ def render(status: RunStatus) -> Group:
     table.add_column("total", justify="right")
     table.add_column("rate/s", justify="right")
     progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console)
+                        TextColumn("{task.fields[detail]}"), console=console)
     for stage in status.stages:
-        rate = stage.rate_per_s()
+        rate = stage_rate(stage)
         table.add_row(stage.stage, *[str(stage.counts.get(s, 0)) for s in JobState.ALL],
                       str(stage.total), f"{rate:.2f}" if rate else "-")
         progress.add_task(stage.stage, total=stage.total, completed=stage.finished,
-                          rate=f"{rate:.2f}/s" if rate else "")
+                          detail=progress_detail(stage))
     parts: list = [table, progress]
     tokens = status.tokens
     parts.append(f"LLM: {tokens['calls']} calls ({tokens['cache_hits']} cache hits), "
@@ -43,17 +48,82 @@ def render(status: RunStatus) -> Group:
     return Group(*parts)
 
 
+def stage_rate(stage: StageProgress, now: dt.datetime | None = None) -> float | None:
+    """Jobs finished per second: over first start → now while the stage still has work (so a
+    stall shows as a falling rate), over first start → last finish once it is complete."""
+    if stage.finished == stage.total:
+        return stage.rate_per_s()
+    if not stage.first_start or stage.finished == 0:
+        return None
+    seconds = ((now or dt.datetime.now(dt.timezone.utc)) - stage.first_start).total_seconds()
+    return stage.finished / seconds if seconds > 0 else None
+
+
+def eta_s(stage: StageProgress, now: dt.datetime | None = None) -> float | None:
+    remaining = stage.total - stage.finished
+    if remaining <= 0:
+        return 0.0
+    rate = stage_rate(stage, now)
+    return remaining / rate if rate else None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    return str(dt.timedelta(seconds=int(round(seconds))))
+
+
+def progress_detail(stage: StageProgress) -> str:
+    """``done 3 · failed 1 · running 2 · 0.41/s · ETA 0:00:12`` for one stage."""
+    c = stage.counts
+    parts = [f"done {c.get(JobState.DONE, 0)}"]
+    if c.get(JobState.FAILED, 0):
+        parts.append(f"[red]failed {c[JobState.FAILED]}[/]")
+    if c.get(JobState.RUNNING, 0):
+        parts.append(f"running {c[JobState.RUNNING]}")
+    rate = stage_rate(stage)
+    parts.append(f"{rate:.2f}/s" if rate else "-/s")
+    parts.append("finished" if stage.finished == stage.total else f"ETA {_duration(eta_s(stage))}")
+    return " · ".join(parts)
+
+
+def progress_line(stage: StageProgress) -> str:
+    """One plain line per stage for non-terminal output (logs, pipes)."""
+    detail = progress_detail(stage).replace("[red]", "").replace("[/]", "")
+    return f"{stage.stage:>9} {stage.finished}/{stage.total} {detail}"
+
+
 def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) -> None:
     def snapshot() -> RunStatus:
         with session_scope() as session:
             return run_status(session, run)
 
+    def finished(status: RunStatus) -> bool:
+        return bool(status.stages) and status.complete
+
     status = snapshot()
     if not watch:
         console.print(render(status))
         return
+    if not console.is_terminal:
+        # A pipe or a log: a Live view would only print at the end. Print changes as lines.
+        last: dict[str, tuple] = {}
+        while True:
+            for stage in status.stages:
+                key = tuple(sorted(stage.counts.items()))
+                if last.get(stage.stage) != key:
+                    last[stage.stage] = key
+                    stamp = dt.datetime.now().strftime("%H:%M:%S")
+                    console.print(f"[{stamp}] {progress_line(stage)}", markup=False,
+                                  highlight=False, soft_wrap=True)
+            if finished(status):
+                break
+            time.sleep(interval)
+            status = snapshot()
+        console.print(render(status))
+        return
     with Live(render(status), console=console, refresh_per_second=4) as live:
-        while not status.complete or not status.stages:
+        while not finished(status):
             time.sleep(interval)
             status = snapshot()
             live.update(render(status))
