@@ -104,3 +104,25 @@ def retry_jobs(run_name: str, *, failed: bool = True, unpublished: bool = True,
             if stage is None or job_stage == stage:
                 published += publish_pending(run_id, job_stage)
     return {"failed": count, "published": published}
+
+
+def enqueue_rejudge(run_name: str, *, model: str, base_url: str | None = None) -> dict[str, int]:
+    """One ``judge`` job per finished problem of the run: re-judge its stored retrievals with
+    ``model`` (optionally at another endpoint). Idempotent per (run, problem, model)."""
+    from rader_queue.queue import keys
+    from rader_queue.store import insert_ignore
+    from rader_queue.store.models import Problem
+
+    with session_scope() as session:
+        run = find_run(session, run_name)
+        problems = session.execute(select(Problem.id, Problem.source_id).where(
+            Problem.run_id == run.id, Problem.finished_at.is_not(None))).all()
+        if not problems:
+            raise InputError(f"run {run_name!r} has no finished problems to re-judge yet")
+        new = insert_ignore(session, Job, [
+            {"run_id": run.id, "problem_id": pid, "stage": "judge", "state": JobState.QUEUED,
+             "idempotency_key": keys.job_key("judge", run.id, source_id, model),
+             "payload": {"model": model, "base_url": base_url}} for pid, source_id in problems],
+            ["idempotency_key"])
+        run_id = run.id
+    return {"jobs_new": new, "published": publish_pending(run_id, "judge")}

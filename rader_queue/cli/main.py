@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from rader_queue.cli import tree_commands
 from rader_queue.cli.common import console, err_console, friendly_errors
 from rader_queue.errors import ConfigError
 
@@ -202,6 +203,21 @@ def retry(
     console.print(f"re-enqueued {counts['failed']} failed job(s); published {counts['published']} message(s)")
 
 
+@app.command()
+@friendly_errors
+def judge(
+    run: Annotated[str, typer.Argument(help="Run name (its MCTS problems must have finished).")],
+    model: Annotated[str, typer.Option(help="Judge model name, as the endpoint knows it.")],
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible /v1 URL of the judge (default: RADER_LLM_BASE_URL).")] = None,
+) -> None:
+    """Re-judge a run's stored retrievals with another model (``judge`` queue). Verdicts are
+    stored beside the search's own (judgements.source = 'posthoc')."""
+    from rader_queue.pipeline import enqueue_rejudge
+
+    counts = enqueue_rejudge(run, model=model, base_url=base_url)
+    console.print(f"{counts['jobs_new']} new judge job(s), {counts['published']} published")
+
+
 # ----------------------------------------------------------------------------- db
 
 @db_app.command("upgrade")
@@ -248,26 +264,9 @@ def run_embedded(
            max_depth=max_depth, database_url=database_url, timeout=timeout)
 
 
-def _register_stage_commands() -> None:
-    """Commands contributed by the stage packages."""
-    import importlib
+# ----------------------------------------------------------------------------- stage commands
 
-    for module, attr, name, kind in [
-        ("rader_queue.cli.tree_commands", "tree", "tree", "command"),
-    ]:
-        try:
-            target = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        if kind == "command":
-            app.command(name)(target)
-        else:
-            app.add_typer(target, name=name)
-
-
-_register_stage_commands()
+app.command("tree")(tree_commands.tree)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from rader_queue.settings import Settings, get_settings
 # Task modules, one per stage. Each is thin: decode → call the library → persist.
 WORKER_MODULES: list[str] = [
     "workers.mcts",
+    "workers.rejudge",
+    "workers.embed",
 ]
 
 

@@ -1,0 +1,26 @@
+"""``rader-queue tree``: print one problem's search tree."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rader_queue.cli.common import console, friendly_errors
+
+
+@friendly_errors
+def tree(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    problem: Annotated[str, typer.Argument(help="Problem source id (e.g. test/algebra/1.json) or position (0, 1, …).")],
+    width: Annotated[int, typer.Option(help="Characters of node text shown.")] = 90,
+) -> None:
+    """Print a problem's MCTS tree: node type, Q, N, reward, text head, judgements; ✓ marks
+    solutions that reached the gold answer."""
+    from rader_queue.store import session_scope
+    from rader_queue.trees.view import find_problem, render_tree
+
+    with session_scope() as session:
+        row = find_problem(session, run, problem)
+        console.print(f"[bold]{row.source_id}[/] gold answer: {row.gold_answer}")
+        console.print(render_tree(session, row, width))
