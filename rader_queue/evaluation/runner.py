@@ -1,0 +1,212 @@
+"""Evaluate one retriever on one benchmark: what ``rader.eval.run`` and ``rader-queue eval run`` do.
+
+1. The model under test encodes the corpus (vectors cached by
+   :mod:`rader_queue.retrieval.embedding_cache`, keyed by corpus hash and the encoder's
+   fingerprint — weights and encoding spec) and the queries, with the same prefixes, pooling and
+   truncation it was trained with; a faiss ``IndexFlatIP`` returns the top ``depth``.
+   ``model="bm25"`` evaluates BM25 alone.
+2. Optional BM25 hybrid (``hybrid_alpha``) and optional LLM rerank of the top ``rerank_k``.
+3. Each query's excluded ids are removed, pytrec_eval scores the run, and the score files
+   (``scores.json`` = ``{qid: {docid: score}}``, ``results.json``) are written under
+   ``<out_dir>/<model>/<benchmark>/<config hash>/``.
+4. Aggregate and per-query metrics go to ``eval_results`` / ``eval_query_results``, unique by
+   (model, benchmark, config hash): re-running the same evaluation rewrites the same rows.
+
+``model`` may be a checkpoint folder, a hub name, or the name of a ``checkpoints`` row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from rader_queue.errors import ConfigError
+from rader_queue.evaluation.benchmarks import Benchmark, load_benchmark
+from rader_queue.evaluation.fusion import hybrid_run, rerank_run
+from rader_queue.evaluation.metrics import DEFAULT_KS, Scores, evaluate
+from rader_queue.settings import get_settings
+from rader_queue.store.db import insert_ignore, session_scope
+from rader_queue.store.models import Checkpoint, EvalQueryResult, EvalResult
+
+Run = dict[str, dict[str, float]]
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    benchmark: str
+    depth: int = 1000
+    hybrid_alpha: float | None = None
+    rerank_k: int = 0
+    rerank_weight: float = 0.5
+    ks: tuple[int, ...] = DEFAULT_KS
+    batch_size: int = 32
+    query_prefix: str | None = None  # overrides of the checkpoint's own encoding spec
+    passage_prefix: str | None = None
+    query_max_len: int | None = None
+    passage_max_len: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.depth < 1:
+            raise ConfigError(f"EvalConfig.depth must be >= 1 (got {self.depth})")
+        if self.hybrid_alpha is not None and not 0.0 <= self.hybrid_alpha <= 1.0:
+            raise ConfigError(f"EvalConfig.hybrid_alpha must be within [0, 1] (got {self.hybrid_alpha})")
+        if self.rerank_k < 0:
+            raise ConfigError(f"EvalConfig.rerank_k must be >= 0 (got {self.rerank_k})")
+        if not 0.0 <= self.rerank_weight <= 1.0:
+            raise ConfigError(f"EvalConfig.rerank_weight must be within [0, 1] (got {self.rerank_weight})")
+        if self.model == "bm25" and self.hybrid_alpha is not None:
+            raise ConfigError("EvalConfig.hybrid_alpha needs a dense model, not bm25")
+        self.ks = tuple(sorted(set(int(k) for k in self.ks)))
+
+
+@dataclass
+class EvalOutcome:
+    model: str
+    benchmark: str
+    config_hash: str
+    metrics: dict[str, float]
+    per_query: dict[str, dict[str, float]] = field(repr=False, default_factory=dict)
+    score_path: str | None = None
+    eval_id: int | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        keep = ("ndcg_cut_10", "recall_10", "map", "mrr_10", "recip_rank", "ndcg_cut_100",
+                "recall_100")
+        return {"eval_id": self.eval_id, "model": self.model, "benchmark": self.benchmark,
+                "config_hash": self.config_hash, "score_path": self.score_path,
+                "seconds": round(self.seconds, 2),
+                "metrics": {k: round(v, 6) for k, v in self.metrics.items() if k in keep}}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-80:] or "x"
+
+
+def resolve_model(model: str, db_url: str | None = None) -> str:
+    """A folder or hub name as given; a ``checkpoints`` name → its merged (else adapter) path."""
+    if model == "bm25" or Path(model).exists():
+        return model
+    try:
+        with session_scope(db_url) as s:
+            row = s.scalars(select(Checkpoint).where(Checkpoint.name == model)).first()
+            if row is not None and (row.merged_path or row.adapter_path):
+                return row.merged_path or row.adapter_path
+    except Exception:  # no store configured: the name is a hub id
+        pass
+    return model
+
+
+def _dense_run(bench: Benchmark, encoder, cfg: EvalConfig) -> Run:
+    import faiss
+
+    from rader_queue.retrieval.embedding_cache import load_vectors
+
+    vectors = load_vectors(bench.corpus, encoder, cache_dir=get_settings().cache_dir)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    qids = list(bench.queries)
+    q = encoder.encode_queries([bench.queries[i] for i in qids], batch_size=cfg.batch_size)
+    extra = max((len(v) for v in bench.excluded.values()), default=0)
+    scores, rows = index.search(np.ascontiguousarray(q, dtype=np.float32),
+                                min(len(bench.corpus), cfg.depth + extra))
+    ids = bench.corpus.ids
+    run: Run = {}
+    for qi, qid in enumerate(qids):
+        drop = set(bench.excluded.get(qid, ()))
+        hits = [(ids[r], float(s)) for r, s in zip(rows[qi], scores[qi]) if r >= 0 and ids[r] not in drop]
+        run[qid] = dict(hits[:cfg.depth])
+    return run
+
+
+def _bm25_run(bench: Benchmark, depth: int) -> Run:
+    from rader_queue.retrieval.bm25 import BM25Retriever, top_k
+
+    bm25 = BM25Retriever(bench.corpus, cache_dir=get_settings().cache_dir)
+    ids = bench.corpus.ids
+    run: Run = {}
+    for qid, text in bench.queries.items():
+        excl = bm25.excluded_positions(bench.excluded.get(qid, ()))
+        run[qid] = {ids[i]: s for i, s in top_k(bm25.scores(text), depth, excl)}
+    return run
+
+
+def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path | None = None,
+             encoder=None, generator=None, benchmark: Benchmark | None = None,
+             record: bool = True) -> EvalOutcome:
+    """Evaluate, write score files and (``record``) store the results in SQL."""
+    started = time.monotonic()
+    bench = benchmark or load_benchmark(cfg.benchmark)
+    config: dict[str, Any] = asdict(cfg) | {"benchmark_hash": bench.corpus.content_hash}
+    config.pop("model"), config.pop("benchmark")
+    if cfg.model == "bm25":
+        run = _bm25_run(bench, cfg.depth)
+    else:
+        if encoder is None:
+            from rader_queue.train.model import load_encoder
+
+            encoder = load_encoder(resolve_model(cfg.model, db_url), query_prefix=cfg.query_prefix,
+                                   passage_prefix=cfg.passage_prefix,
+                                   query_max_len=cfg.query_max_len,
+                                   passage_max_len=cfg.passage_max_len)
+        config["model_fingerprint"] = encoder.fingerprint
+        run = _dense_run(bench, encoder, cfg)
+        if cfg.hybrid_alpha is not None:
+            run = hybrid_run(run, _bm25_run(bench, cfg.depth), cfg.hybrid_alpha)
+    ratings = None
+    if cfg.rerank_k:
+        if generator is None:
+            from rader_queue.llm.generator import Generator
+
+            generator = Generator(get_settings())
+        doc_text = {d.doc_id: d.full_text for d in bench.docs}
+        run, ratings = asyncio.run(rerank_run(run, bench.queries, doc_text, generator,
+                                              k=cfg.rerank_k, weight=cfg.rerank_weight))
+        config["generator"] = getattr(generator, "model", type(generator).__name__)
+    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    scores: Scores = evaluate(bench.qrels, run, ks=cfg.ks, excluded=bench.excluded)
+    folder = Path(out_dir or Path("outputs") / "eval") / slug(cfg.model) / slug(bench.name) \
+        / config_hash[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "scores.json").write_text(json.dumps(run))
+    (folder / "results.json").write_text(json.dumps(
+        {"model": cfg.model, "benchmark": bench.describe(), "config": config,
+         "aggregate": scores.aggregate, "per_query": scores.per_query}, indent=1, default=str))
+    if ratings is not None:
+        (folder / "llm_ratings.json").write_text(json.dumps(ratings))
+    outcome = EvalOutcome(cfg.model, bench.name, config_hash, scores.aggregate, scores.per_query,
+                          str(folder / "scores.json"))
+    if record:
+        outcome.eval_id = record_eval(db_url, outcome, config)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def record_eval(db_url: str | None, outcome: EvalOutcome, config: dict[str, Any]) -> int:
+    """Upsert the aggregate row and insert per-query rows (idempotent)."""
+    key = (EvalResult.model == outcome.model, EvalResult.benchmark == outcome.benchmark,
+           EvalResult.config_hash == outcome.config_hash)
+    with session_scope(db_url) as s:
+        insert_ignore(s, EvalResult, [{"model": outcome.model, "benchmark": outcome.benchmark,
+                                       "config": json.loads(json.dumps(config, default=str)),
+                                       "config_hash": outcome.config_hash,
+                                       "metrics": outcome.metrics,
+                                       "score_path": outcome.score_path}],
+                      ["model", "benchmark", "config_hash"])
+        row = s.scalars(select(EvalResult).where(*key)).one()
+        row.metrics, row.score_path = outcome.metrics, outcome.score_path
+        s.flush()
+        insert_ignore(s, EvalQueryResult, [{"eval_id": row.id, "query_id": qid, "metrics": m}
+                                           for qid, m in outcome.per_query.items()],
+                      ["eval_id", "query_id"])
+        return row.id
