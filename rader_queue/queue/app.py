@@ -14,6 +14,8 @@ WORKER_MODULES: list[str] = [
     "workers.mcts",
     "workers.rejudge",
     "workers.embed",
+    "workers.train",
+    "workers.eval",
 ]
 
 

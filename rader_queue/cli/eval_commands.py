@@ -1,0 +1,73 @@
+"""``rader-queue eval …``: score retrievers on CHAMP or BRIGHT and compare them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from rader_queue.cli.common import console, friendly_errors
+
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrievers (nDCG@10, Recall, MAP, "
+                       "MRR via pytrec_eval) and compare them; results live in eval_results.")
+
+
+@eval_app.command("run")
+@friendly_errors
+def run(
+    model: Annotated[str, typer.Argument(help="Checkpoint folder, checkpoint name from `rader-queue train`, hub model id, or 'bm25'.")],
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="champ, champ:train, champ:test, bright:<task>[:gpt4] (hub), or a BRIGHT-layout folder (documents.jsonl + examples.jsonl).")] = "champ",
+    hybrid_alpha: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Fuse with BM25: alpha·z(dense) + (1-alpha)·z(bm25), per query.")] = None,
+    rerank_k: Annotated[int, typer.Option(min=0, help="LLM-rerank the top K per query with the configured generator (0: off).")] = 0,
+    rerank_weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of the LLM rating (0-5 → 0-1) against the normalised retrieval score.")] = 0.5,
+    depth: Annotated[int, typer.Option(min=1, help="Documents kept per query.")] = 1000,
+    query_prefix: Annotated[Optional[str], typer.Option(help="Override the checkpoint's query prefix.")] = None,
+    passage_prefix: Annotated[Optional[str], typer.Option(help="Override the checkpoint's passage prefix.")] = None,
+    query_max_len: Annotated[Optional[int], typer.Option(min=8, help="Override the query token limit.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Where score files go (default outputs/eval).")] = None,
+    enqueue: Annotated[bool, typer.Option("--enqueue/--local", help="Send a task to the eval queue, or evaluate here (default).")] = False,
+) -> None:
+    """Evaluate MODEL on a benchmark; metrics are printed and stored in SQL (same model,
+    benchmark and settings → the same row, so repeating is safe)."""
+    from rader_queue.evaluation.runner import EvalConfig, run_eval
+
+    cfg = EvalConfig(model=model, benchmark=benchmark, depth=depth, hybrid_alpha=hybrid_alpha,
+                     rerank_k=rerank_k, rerank_weight=rerank_weight, query_prefix=query_prefix,
+                     passage_prefix=passage_prefix, query_max_len=query_max_len)
+    if enqueue:
+        from dataclasses import asdict
+
+        from rader_queue.queue.app import app
+
+        result = app.send_task("rader.eval.run", args=[asdict(cfg), str(out_dir) if out_dir else None])
+        console.print(f"enqueued evaluation of [bold]{model}[/] on {benchmark} (task {result.id})")
+        return
+    with console.status(f"evaluating {model} on {benchmark}"):
+        outcome = run_eval(cfg, out_dir=out_dir)
+    table = Table(title=f"{model} on {outcome.benchmark}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("ndcg_cut_10", "recall_10", "recall_100", "map", "mrr_10", "P_10"):
+        if key in outcome.metrics:
+            table.add_row(key, f"{outcome.metrics[key]:.4f}")
+    console.print(table)
+    console.print(f"scores: {outcome.score_path}  (eval id {outcome.eval_id}, "
+                  f"{len(outcome.per_query)} queries)", highlight=False)
+
+
+@eval_app.command("compare")
+@friendly_errors
+def compare(
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Only these models (repeatable).")] = None,
+    benchmark: Annotated[Optional[list[str]], typer.Option("--benchmark", "-b", help="Only these benchmarks (repeatable).")] = None,
+) -> None:
+    """Models × benchmarks table of nDCG@10 and Recall@10 (latest result of each pair)."""
+    from rader_queue.evaluation.compare import collect, render
+
+    data = collect(models=model, benchmarks=benchmark)
+    if not data:
+        console.print("no evaluation results yet: run `rader-queue eval run MODEL --benchmark champ`")
+        return
+    console.print(render(data))
