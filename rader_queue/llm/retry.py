@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -49,7 +50,7 @@ class RetryPolicy:
 
 def classify(exc: BaseException) -> str:
     """``"retry"``, ``"bad_reply"`` or ``"fatal"`` for an exception raised by one request."""
-    if isinstance(exc, BadReply | openai.APIResponseValidationError):
+    if isinstance(exc, BadReply | openai.APIResponseValidationError | json.JSONDecodeError):
         return "bad_reply"
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | openai.APITimeoutError
                   | openai.APIConnectionError):

@@ -6,8 +6,8 @@ Tokenization (:func:`tokenize`), applied to documents (title + text) and queries
 2. LaTeX command names are kept whole with their backslash (``\\frac``, ``\\binom``) so markup
    does not collide with prose words;
 3. everything else is split on non-alphanumerics (``x^2+y`` → ``x``, ``2``, ``y``);
-4. a small English stop-word list (:data:`STOP_WORDS`) is dropped. Single letters and digits
-   are kept: in mathematics they carry meaning.
+4. a small English stop-word list (:data:`STOP_WORDS`) is dropped. Single letters (``a``
+   included) and digits are kept: in mathematics they are variables and constants.
 
 ``BM25Okapi`` supplies the idf table and parameters (k1=1.5, b=0.75, epsilon=0.25); the
 per-document term weights are precomputed into a term × document sparse matrix, so a query costs
@@ -33,7 +33,7 @@ from rader_queue.retrieval.corpus import TheoremCorpus
 
 TOKENIZER_VERSION = "v1"
 STOP_WORDS = frozenset(
-    "a an and are as at be by for from has have if in into is it its of on or such that the "
+    "an and are as at be by for from has have if in into is it its of on or such that the "
     "their then there these this to was were which will with".split())
 _TOKEN = re.compile(r"\\[a-z]+|[a-z0-9]+")
 
@@ -81,8 +81,9 @@ def top_k(scores: np.ndarray, k: int, excluded: np.ndarray | None = None,
     k = min(k, len(scores))
     if k <= 0:
         return []
-    part = np.argpartition(-scores, k - 1)[:k]
-    best = part[np.lexsort((part, -scores[part]))]
+    kth = -np.partition(-scores, k - 1)[k - 1]
+    part = np.flatnonzero(scores >= kth)              # ties at the cut-off: lowest position wins
+    best = part[np.lexsort((part, -scores[part]))][:k]
     floor = 0.0 if positive_only else -np.inf
     return [(int(i), float(scores[i])) for i in best if scores[i] > floor]
 
