@@ -16,6 +16,8 @@ WORKER_MODULES: list[str] = [
     "workers.embed",
     "workers.train",
     "workers.eval",
+    "workers.querygen",
+    "workers.judge",
 ]
 
 

@@ -120,6 +120,7 @@ STAGE_TASKS = {
     "judge": "rader.judge.rejudge",
     "extract": "rader.querygen.extract",
     "querygen": "rader.querygen.generate",
+    "judge_queries": "rader.judge.queries",
 }
 
 

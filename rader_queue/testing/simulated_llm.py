@@ -89,6 +89,11 @@ def mcts_responder(messages: list[dict], n: int, seed: int | None) -> list[str]:
             text = f"Relevant: {'True' if rng.random() < 0.5 else 'False'}\nReason: {words}."
         elif "compare two final answers" in head:
             text = rng.choice(["True", "False"])
+        elif "search query from a theorem alone" in head:       # querygen qlexical
+            theorem = prompt.rsplit("Theorem:", 1)[-1].split()
+            text = f"Query: which result says {' '.join(theorem[:8])}?"
+        elif "theorem helps answer a search query" in head:     # querygen query judge
+            text = f"Relevant: {'True' if rng.random() < 0.75 else 'False'}\nReason: {words}."
         else:
             text = f"Query: {words}?"
         out.append(text)

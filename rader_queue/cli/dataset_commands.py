@@ -1,0 +1,126 @@
+"""``rader-queue dataset …``: from a finished MCTS run to a versioned training dataset.
+
+    rader-queue dataset querygen RUN [--types …] [--judge]      enqueue extraction/generation/judge
+    rader-queue dataset build RUN --name NAME [--local] [--hf]  assemble (and export) a version
+    rader-queue dataset list [NAME]                              versions and their counts
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from rader_queue.cli.common import console, friendly_errors
+
+dataset_app = typer.Typer(no_args_is_help=True, help="Training data: query generation over a "
+                          "finished MCTS run, and versioned Tevatron datasets.")
+
+RunArg = Annotated[str, typer.Argument(help="Name of a run whose MCTS jobs have finished.")]
+TypesOpt = Annotated[str, typer.Option("--types", help="Comma-separated query types: qcot, qquestion, qllmq, qlexical.")]
+AllRewards = Annotated[bool, typer.Option("--all-rewards", help="Use every trajectory with a retrieval node, not only those whose terminal reward is 1.")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Seed of model requests and samples (default: the run's seed).")]
+
+
+@dataset_app.command("querygen")
+@friendly_errors
+def querygen(
+    run: RunArg,
+    types: TypesOpt = "qcot,qquestion,qllmq,qlexical",
+    judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Judge every generated query (judge queue); rejected rows are kept but left out of datasets.")] = False,
+    all_rewards: AllRewards = False,
+    seed: SeedOpt = None,
+    unparsed_as_negative: Annotated[bool, typer.Option(help="Count theorems whose self-reflection verdict was unreadable as hard negatives.")] = False,
+) -> None:
+    """Enqueue the extraction (querygen queue), query-generation and judge jobs of RUN.
+    Idempotent: asking again adds nothing; workers: ``rader-queue worker -Q querygen,judge``."""
+    from rader_queue.querygen import QuerygenOptions, enqueue_querygen
+
+    options = QuerygenOptions(types=types, judge=judge, min_reward=None if all_rewards else 1.0,
+                              seed=seed, unparsed_as_negative=unparsed_as_negative)
+    report = enqueue_querygen(run, options)
+    jobs = ", ".join(f"{n} {stage}" for stage, n in report.jobs_new.items())
+    console.print(f"run [bold]{report.run}[/]: {report.problems} finished problems; new jobs: {jobs}; "
+                  f"{report.published} messages published")
+
+
+@dataset_app.command("build")
+@friendly_errors
+def build(
+    run: RunArg,
+    name: Annotated[str, typer.Option("--name", help="Dataset name; each new content gets the next version.")],
+    types: TypesOpt = "qcot,qquestion,qllmq,qlexical",
+    out: Annotated[str, typer.Option("--out", help="Folder of the exported files.")] = "rader_datasets",
+    all_rewards: AllRewards = False,
+    seed: SeedOpt = None,
+    hf: Annotated[bool, typer.Option("--hf", help="Also save a Hugging Face dataset (save_to_disk).")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Generate the query rows in this process first (small runs; no workers needed).")] = False,
+    judge: Annotated[bool, typer.Option("--judge", help="With --local: judge the generated queries too.")] = False,
+    min_negatives: Annotated[int, typer.Option(min=1, help="Top negatives up to this many per row from BM25 ranks 31-50.")] = 1,
+) -> None:
+    """Assemble RUN's query rows into a versioned dataset: SQL rows plus a Tevatron JSONL
+    (query_id, query, positive_passages, negative_passages). Same content → same version."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from rader_queue.errors import ConfigError
+    from rader_queue.querygen import QuerygenOptions
+    from rader_queue.training_data import BuildOptions, build_dataset
+
+    if judge and not local:
+        raise ConfigError("--judge applies with --local; for queued runs use "
+                          "`rader-queue dataset querygen RUN --judge`")
+    min_reward = None if all_rewards else 1.0
+    options = BuildOptions(types=types, min_reward=min_reward, seed=seed, min_negatives=min_negatives)
+    qg = QuerygenOptions(types=options.types, judge=judge, min_reward=min_reward, seed=seed) if local else None
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        bars: dict[str, int] = {}
+
+        def tick(phase: str, done: int, total: int) -> None:
+            if phase not in bars:
+                bars[phase] = progress.add_task(phase, total=max(total, 1))
+            progress.update(bars[phase], completed=done if total else 1, total=max(total, 1))
+
+        report = build_dataset(run, name, options, out_dir=out, hf=hf, querygen=qg, progress=tick)
+    print_counts(report)
+
+
+def print_counts(report) -> None:
+    from rich.table import Table
+
+    table = Table("query type", "rows", "candidates", "dropped", "judge rejected",
+                  "reward filtered", "duplicates", "topped up",
+                  title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)"),
+                  title_justify="left")
+    for qtype, count in report.counts.items():
+        if qtype == "all":
+            continue
+        st = report.stats.get(qtype, {})
+        table.add_row(qtype, str(count), *(str(st.get(k, 0)) for k in (
+            "candidates", "dropped", "judge_rejected", "reward_filtered", "duplicates", "topped_up")))
+    table.add_row("[bold]all[/]", f"[bold]{report.counts.get('all', 0)}[/]", *[""] * 6)
+    console.print(table)
+    console.print(f"JSONL: {report.jsonl_path}" + (f"\nHugging Face: {report.hf_path}" if report.hf_path else ""),
+                  highlight=False)
+
+
+@dataset_app.command("list")
+@friendly_errors
+def list_datasets(name: Annotated[Optional[str], typer.Argument(help="Only this dataset name.")] = None) -> None:
+    """Dataset versions with their run and per-type counts."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from rader_queue.store import session_scope
+    from rader_queue.store.models import Dataset
+
+    table = Table("name", "version", "run", "counts", "created", "path")
+    with session_scope() as session:
+        stmt = select(Dataset).order_by(Dataset.name, Dataset.version)
+        if name:
+            stmt = stmt.where(Dataset.name == name)
+        for d in session.scalars(stmt):
+            counts = " ".join(f"{k}={v}" for k, v in (d.counts or {}).items())
+            table.add_row(d.name, str(d.version), str((d.config or {}).get("run", "")), counts,
+                          d.created_at.strftime("%Y-%m-%d %H:%M"), d.path or "")
+    console.print(table)
