@@ -40,8 +40,9 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
             from rader_queue.llm.embedded_server import embedded_server
 
             console.print("starting the embedded model server (SmolLM2-135M-Instruct, CPU)…")
-            base_url = stack.enter_context(embedded_server(port=settings.embedded_llm_port))
-            os.environ["RADER_LLM_BASE_URL"] = base_url
+            server = stack.enter_context(embedded_server(port=0))
+            os.environ["RADER_LLM_BASE_URL"] = server.base_url
+            os.environ["RADER_LLM_MODEL"] = server.model
             get_settings.cache_clear()
         config = build_run_config(rollouts=rollouts, max_depth=max_depth)
         stack.enter_context(start_worker(app_module.app, pool="threads", concurrency=concurrency,

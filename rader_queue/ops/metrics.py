@@ -276,6 +276,7 @@ def _on_retry(sender=None, request=None, **_: Any) -> None:
 
 _server_lock = threading.Lock()
 _server: Any = None
+_server_pid: int | None = None
 _depth_registered = False
 
 
@@ -302,12 +303,13 @@ def register_queue_depth(settings: Any = None) -> None:
 def start_metrics_server(port: int, address: str | None = None, *, settings: Any = None) -> int:
     """Serve ``/metrics`` on ``address:port`` from a daemon thread; returns the bound port.
     Idempotent within a process."""
-    global _server
+    global _server, _server_pid
     register_queue_depth(settings)
     with _server_lock:
-        if _server is None:
+        if _server is None or _server_pid != os.getpid():
             result = start_http_server(port, addr=address or metrics_address(), registry=REGISTRY)
             _server = result[0] if isinstance(result, tuple) else result
+            _server_pid = os.getpid()
             log.warning("metrics on http://%s:%s/metrics", address or metrics_address(),
                         _server.server_port)
         return int(_server.server_port)
@@ -327,15 +329,15 @@ def _on_worker_init(sender=None, **_: Any) -> None:
 
 
 def _on_worker_process_init(**_: Any) -> None:
-    """Prefork child: its own endpoint on ``port + child index`` (the parent serves ``port``)."""
+    """Prefork child: its own endpoint on ``port + child index`` (the parent serves ``port``).
+    The solo pool sends this signal in the worker's own process: nothing to do there."""
     from celery.utils.log import current_process_index
 
     from rader_queue.settings import get_settings
 
     port = get_settings().metrics_port
-    if port:
-        global _server
-        _server = None  # the parent's server thread did not survive the fork
+    if port and (_server is None or _server_pid != os.getpid()):
+        # a forked child: the parent's server thread did not survive the fork
         start_metrics_server(port + (current_process_index(base=1) or 1))
 
 

@@ -54,7 +54,9 @@ _QUOTES = "\"'“”‘’`*_ "
 def clean_query(reply: str) -> str:
     """The query of a reply: the text after the last "Query:", its first non-empty line,
     without quotes or markdown, whitespace collapsed ("" when there is nothing usable)."""
-    text = parse_query(reply or "")
+    raw = reply or ""
+    labels = list(re.finditer(r"query\s*:", raw, re.IGNORECASE))
+    text = raw[labels[-1].end():] if labels else parse_query(raw)
     for line in text.splitlines():
         line = re.sub(r"\s+", " ", line).strip().strip(_QUOTES).strip()
         if line:

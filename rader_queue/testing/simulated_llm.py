@@ -9,6 +9,8 @@ Model of the server (documented so benchmark figures can be read against it):
   512). ``time_scale`` multiplies it (benchmarks may speed time up uniformly).
 * At most ``max_batch`` sequences run; the rest wait and join at the next step (continuous
   batching). Prefill is not modelled.
+* A reply of w words costs ``round(w × length_scale)`` decoding steps (capped by
+  ``max_tokens``): the scripted texts are short, ``length_scale`` gives them realistic lengths.
 * Replies come from a deterministic **responder** (messages, n, seed) → texts; the default one
   recognises rader-queue's MCTS prompts and answers in their formats, so the same scripted
   outputs reach every client that asks the same question.
@@ -160,7 +162,8 @@ class Engine:
 
 
 def build_app(engine: Engine, responder: Callable = mcts_responder, *, fail_rate: float = 0.0,
-              hang_rate: float = 0.0, garbage_rate: float = 0.0, fault_seed: int = 0):
+              hang_rate: float = 0.0, garbage_rate: float = 0.0, fault_seed: int = 0,
+              length_scale: float = 1.0):
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -184,7 +187,7 @@ def build_app(engine: Engine, responder: Callable = mcts_responder, *, fail_rate
             counters["garbage"] += 1
             texts = ["\x00%%garbage%% ###" for _ in texts]
         max_tokens = int(body.get("max_tokens") or 256)
-        lengths = [min(max_tokens, n_tokens(t)) for t in texts]
+        lengths = [min(max_tokens, max(1, round(n_tokens(t) * length_scale))) for t in texts]
         await engine.generate(lengths)
         prompt_tokens = sum(n_tokens(m.get("content", "")) for m in body["messages"])
         return JSONResponse({
@@ -217,13 +220,15 @@ def build_app(engine: Engine, responder: Callable = mcts_responder, *, fail_rate
 @contextmanager
 def simulated_server(port: int, *, max_batch: int = 256, time_scale: float = 1.0,
                      fail_rate: float = 0.0, hang_rate: float = 0.0, garbage_rate: float = 0.0,
-                     log_path: Path | None = None, ready_timeout: float = 30.0):
+                     length_scale: float = 1.0, log_path: Path | None = None,
+                     ready_timeout: float = 30.0):
     """Run the server as a subprocess on 127.0.0.1:``port``; yields its ``/v1`` base URL."""
     import httpx
 
     cmd = [sys.executable, "-m", "rader_queue.testing.simulated_llm", "--port", str(port),
            "--max-batch", str(max_batch), "--time-scale", str(time_scale), "--fail-rate",
-           str(fail_rate), "--hang-rate", str(hang_rate), "--garbage-rate", str(garbage_rate)]
+           str(fail_rate), "--hang-rate", str(hang_rate), "--garbage-rate", str(garbage_rate),
+           "--length-scale", str(length_scale)]
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -257,10 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--hang-rate", type=float, default=0.0)
     parser.add_argument("--garbage-rate", type=float, default=0.0)
+    parser.add_argument("--length-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     engine = Engine(load_curve(args.curve), max_batch=args.max_batch, time_scale=args.time_scale)
     app = build_app(engine, fail_rate=args.fail_rate, hang_rate=args.hang_rate,
-                    garbage_rate=args.garbage_rate)
+                    garbage_rate=args.garbage_rate, length_scale=args.length_scale)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
