@@ -266,7 +266,22 @@ def run_embedded(
 
 # ----------------------------------------------------------------------------- stage commands
 
-app.command("tree")(tree_commands.tree)
+def _register_stage_commands() -> None:
+    """Each stage's commands live in their own module; this is where they join the CLI."""
+    from rader_queue.cli import (dataset_commands, eval_commands, llm_commands, report_commands,
+                                 retrieval_commands, train_commands)
+
+    app.add_typer(llm_commands.llm_app, name="llm")
+    app.add_typer(retrieval_commands.corpus_app, name="corpus")
+    app.command("retrieve")(retrieval_commands.retrieve)
+    app.command("tree")(tree_commands.tree)
+    app.add_typer(dataset_commands.dataset_app, name="dataset")
+    app.command("train")(train_commands.train)
+    app.add_typer(eval_commands.eval_app, name="eval")
+    app.command("report")(report_commands.report)
+
+
+_register_stage_commands()
 
 
 def main() -> None:
