@@ -122,11 +122,9 @@ def load_vectors(corpus: TheoremCorpus, embedder, *, num_shards: int | None = No
 
 def load_index(corpus: TheoremCorpus, embedder, *, num_shards: int | None = None,
                cache_dir: Path | None = None):
-    """(faiss.IndexFlatIP over the corpus vectors, the vectors). Row i is ``corpus.docs[i]``."""
-    import faiss
+    """(an exact inner-product index over the corpus vectors — faiss ``IndexFlatIP``, see
+    :mod:`rader_queue.retrieval.flat_index` —, the vectors). Row i is ``corpus.docs[i]``."""
+    from rader_queue.retrieval.flat_index import flat_ip_index
 
     vectors = load_vectors(corpus, embedder, num_shards=num_shards, cache_dir=cache_dir)
-    index = faiss.IndexFlatIP(vectors.shape[1] if vectors.size else 1)
-    if vectors.size:
-        index.add(vectors)
-    return index, vectors
+    return flat_ip_index(vectors), vectors

@@ -63,6 +63,7 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int | None = None  # when set, overrides epochs (data cycled as needed)
     gradient_checkpointing: bool = False
+    dropout: float | None = None  # set every dropout of the model (LoRA's too); None keeps them
     bf16: bool | Literal["auto"] = "auto"  # auto: CUDA with bf16 support
     seed: int = 42
     # distributed: path to a DeepSpeed JSON, or the shipped preset "zero2" / "zero3"
@@ -97,6 +98,8 @@ class TrainConfig:
             raise bad(name, "is too short to hold any text (at least 8 tokens)")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise bad("lora_dropout", "must be in [0, 1)")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise bad("dropout", "must be in [0, 1) or None")
         if not self.temperature > 0:
             raise bad("temperature", "must be > 0")
         if not self.learning_rate > 0:

@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             path, _ = dataset_file(None, run["dataset"])
             result = train(cfg, path, run["output_dir"])
             summary = {"steps": result.steps, "final_loss": result.final_loss,
-                       "merged_path": result.merged_path, "adapter_path": result.adapter_path}
+                       "merged_path": result.merged_path, "adapter_path": result.adapter_path,
+                       "world_size": world()[1], "seconds": round(result.seconds, 3),
+                       "loop_seconds": round(result.loop_seconds, 3),
+                       "losses": [[s, round(l, 6)] for s, l, _ in result.losses]}
         if rank == 0:
             print(json.dumps(summary))
         dist.destroy_process_group()

@@ -13,6 +13,8 @@ Model names: ``all-MiniLM-L6-v2`` (and its hub id) resolve to the copy shipped i
 from __future__ import annotations
 
 import json
+import re
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -112,13 +114,18 @@ class Reranker(nn.Module):
         return self.backbone(**batch).logits.float().view(-1)
 
 
+POOLER = r".*\bpooler\b.*"  # BERT-style pooler modules (unused by a bi-encoder)
+
+
 def _lora_config(cfg, backbone: nn.Module):
     from peft import LoraConfig, TaskType
 
     targets = cfg.lora_target_modules or default_target_modules(backbone)
     task = TaskType.SEQ_CLS if cfg.kind == "reranker" else TaskType.FEATURE_EXTRACTION
+    # a bi-encoder pools the last hidden states itself: the backbone's pooler takes no part
+    exclude = POOLER if cfg.kind == "biencoder" else None
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, task_type=task)
+                      target_modules=targets, exclude_modules=exclude, task_type=task)
 
 
 def build_model(cfg) -> tuple[nn.Module, Any]:
@@ -148,6 +155,16 @@ def build_model(cfg) -> tuple[nn.Module, Any]:
         backbone = get_peft_model(backbone, _lora_config(cfg, backbone))
     model = Reranker(backbone) if cfg.kind == "reranker" else BiEncoder(backbone, cfg.pooling,
                                                                           cfg.normalize)
+    if cfg.kind == "biencoder" and not cfg.lora:
+        # Parameters that get no gradient would be trained for nothing, and DDP refuses them.
+        for name, param in backbone.named_parameters():
+            if re.fullmatch(POOLER, name):
+                param.requires_grad_(False)
+    if cfg.dropout is not None:
+        # e.g. 0.0: a deterministic forward pass, so runs on different world sizes compare exactly
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = cfg.dropout
     return model, tokenizer
 
 
@@ -226,6 +243,12 @@ class Encoder:
         blob = json.dumps(self.fingerprint_info, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
+    def _autocast(self):
+        """bf16 autocast on a GPU that supports it (pooling and normalisation stay in fp32)."""
+        if str(self.device).startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
     @torch.no_grad()
     def _encode(self, texts: list[str], prefix: str, max_len: int, batch_size: int) -> np.ndarray:
         out = []
@@ -235,8 +258,9 @@ class Encoder:
             idx = order[start:start + batch_size]
             batch = tokenize(self.tokenizer, [prefix + texts[i] for i in idx], max_len,
                              append_eos=self.spec.append_eos)
-            reps = self.model(batch["input_ids"].to(self.device),
-                              batch["attention_mask"].to(self.device))
+            with self._autocast():
+                reps = self.model(batch["input_ids"].to(self.device),
+                                  batch["attention_mask"].to(self.device))
             out.append((idx, reps.cpu().numpy().astype(np.float32)))
         dim = out[0][1].shape[1] if out else 0
         result = np.zeros((len(texts), dim), dtype=np.float32)

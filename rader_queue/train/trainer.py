@@ -44,7 +44,8 @@ class TrainResult:
     losses: list[tuple[int, float, float]] = field(default_factory=list)
     adapter_path: str | None = None
     merged_path: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole call: loading, training, saving
+    loop_seconds: float = 0.0  # the optimisation steps alone (what steps/s is measured on)
 
     @property
     def final_loss(self) -> float | None:
@@ -214,6 +215,7 @@ def train(cfg: TrainConfig, data: str | Path | Sequence[TrainExample], output_di
     result = TrainResult(output_dir=str(output_dir), steps=0, total_steps=total_steps)
     accum, step, epoch, pending = cfg.gradient_accumulation_steps, 0, 0, []
     runner.train()
+    loop_started = time.monotonic()
     while step < total_steps:
         dataset.set_epoch(epoch)
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(cfg.seed + epoch))
@@ -253,6 +255,9 @@ def train(cfg: TrainConfig, data: str | Path | Sequence[TrainExample], output_di
                 break
         epoch += 1
     result.steps = step
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    result.loop_seconds = time.monotonic() - loop_started
     if save:
         _save(model, tokenizer, output_dir, cfg, engine, rank, result)
     if world_size > 1:
