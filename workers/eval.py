@@ -5,6 +5,8 @@ config hash, so a redelivered task rewrites the same rows)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rader_queue.errors import ConfigError, InputError, TaskFailed
 from rader_queue.queue.app import app
 from rader_queue.settings import get_settings
@@ -16,7 +18,8 @@ def eval_task(self, config: dict, out_dir: str | None = None) -> dict:
 
     try:
         cfg = EvalConfig(**config)
-        return run_eval(cfg, db_url=get_settings().db_url, out_dir=out_dir).summary()
+        out = str(Path(out_dir).resolve()) if out_dir else None  # paths in SQL: the worker's
+        return run_eval(cfg, db_url=get_settings().db_url, out_dir=out).summary()
     except TypeError as exc:
         raise TaskFailed(f"eval: bad config {config!r}: {exc}") from exc
     except (ConfigError, InputError) as exc:

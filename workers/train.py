@@ -1,9 +1,13 @@
 """``train`` queue: ``rader.train.run`` trains one retriever. Decodes (dataset, output dir,
 checkpoint name, TrainConfig dict), calls :func:`rader_queue.train.service.run_training`, which
 writes the ``checkpoints`` row and the loss curve. A redelivered task whose checkpoint is already
-``done`` with the same config returns that result instead of training again."""
+``done`` with the same config returns that result instead of training again. A relative output
+dir is resolved against the worker's working directory, so the paths recorded in SQL are the
+ones the worker really wrote (eval workers elsewhere need absolute, shared paths)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rader_queue.errors import ConfigError, InputError, TaskFailed
 from rader_queue.queue.app import app
@@ -18,6 +22,7 @@ def train_task(self, dataset: str, output_dir: str, name: str, config: dict) -> 
     from rader_queue.train.service import run_training
 
     db_url = get_settings().db_url
+    output_dir = str(Path(output_dir).resolve())
     try:
         cfg = TrainConfig.from_dict(config)
         existing = checkpoint_by_name(db_url, name)
