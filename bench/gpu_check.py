@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
 GPU_DIR = ROOT / ".gpu"
 WHEELS = ["pydantic", "pydantic-core", "pydantic-settings", "python-dotenv", "sqlalchemy",
           "greenlet", "typing-inspection", "annotated-types", "rank_bm25", "pytrec-eval-terrier",
@@ -76,7 +77,7 @@ def _launch(name: str, out: Path, gpus: int, train: dict, timeout: int = 400) ->
     run = {"dataset": str(GPU_DIR / "train.jsonl"), "output_dir": str(out / name), "train": train}
     config = out / f"{name}.json"
     config.write_text(json.dumps(run))
-    cmd = ["torchrun", "--standalone", f"--nproc_per_node={gpus}", "-m",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", "-m",
            "rader_queue.train.launch", "--config", str(config)]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
