@@ -27,18 +27,35 @@ def _states(run_name: str) -> dict[str, int]:
 
 
 def test_cli_enqueue_then_worker_finishes_every_job(rader_env, tmp_path):
-    out = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", env=rader_env)
+    """The whole spine with the real MCTS task: its generator is the simulated OpenAI-compatible
+    server (a real HTTP server on loopback), retrieval BM25 over the TheoremQA theorems."""
+    from rader_queue.testing.simulated_llm import simulated_server
+    from rader_queue.llm.embedded_server import free_port
+
+    small = ["--rollouts", "2", "--max-depth", "3", "--retriever", "bm25"]
+    out = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", *small,
+               env=rader_env)
     assert out.returncode == 0, out.stderr
     assert "6 new problems, 6 new jobs" in out.stdout
-    again = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", env=rader_env)
+    again = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", *small,
+                 env=rader_env)
     assert "0 new problems, 0 new jobs, 0 messages" in again.stdout
     log = tmp_path / "worker.log"
-    with running(worker_cmd("mcts", concurrency=4), rader_env, log):
-        wait_for(lambda: _states("rt").get(JobState.DONE, 0) == 6, 120, what="6 done jobs", log_path=log)
+    with simulated_server(free_port(), time_scale=0.02) as llm_url:
+        env = {**rader_env, "RADER_LLM_BASE_URL": llm_url}
+        with running(worker_cmd("mcts", concurrency=4), env, log):
+            wait_for(lambda: _states("rt").get(JobState.DONE, 0) == 6, 240, what="6 done jobs",
+                     log_path=log)
     with session_scope() as s:
-        jobs = s.scalars(select(Job).where(Job.idempotency_key.like("mcts:%"))).all()
-        mine = [j for j in jobs if j.state == JobState.DONE and j.result and j.result.get("problem")]
-        assert all(j.attempts == 1 and j.worker and j.finished_at for j in mine)
+        from rader_queue.store.models import Problem, Run, TreeNode
+
+        run_id = s.scalar(select(Run.id).where(Run.name == "rt"))
+        jobs = s.scalars(select(Job).where(Job.run_id == run_id)).all()
+        assert len(jobs) == 6
+        assert all(j.attempts == 1 and j.worker and j.finished_at for j in jobs)
+        nodes = s.scalar(select(func.count()).select_from(TreeNode).join(Problem)
+                         .where(Problem.run_id == run_id))
+        assert nodes >= 6 * 2          # every problem has a tree: its root and children
     status = _cli("status", "rt", env=rader_env)
     assert status.returncode == 0 and "mcts" in status.stdout and "6" in status.stdout
 
