@@ -16,9 +16,23 @@ from rader_queue.cli.common import console
 from rader_queue.errors import RaderError
 
 
+TOKEN_LIMITS = ("max_tokens_ost", "max_tokens_crs", "max_tokens_qg", "max_tokens_summary",
+                "max_tokens_reflection")
+
+
+def capped_tokens(cap: int | None) -> dict[str, int]:
+    """MCTS generation limits lowered to ``cap`` (a 135M model on a CPU rambles to the limit)."""
+    if cap is None:
+        return {}
+    from rader_queue.mcts import MCTSConfig
+
+    defaults = MCTSConfig()
+    return {name: min(getattr(defaults, name), cap) for name in TOKEN_LIMITS}
+
+
 def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, rollouts: int,
                  max_depth: int, database_url: str | None, timeout: float,
-                 concurrency: int = 8) -> None:
+                 concurrency: int = 8, max_tokens: int | None = None) -> None:
     from celery.contrib.testing.worker import start_worker
 
     from rader_queue.cli.status_view import render
@@ -44,7 +58,8 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
             os.environ["RADER_LLM_BASE_URL"] = server.base_url
             os.environ["RADER_LLM_MODEL"] = server.model
             get_settings.cache_clear()
-        config = build_run_config(rollouts=rollouts, max_depth=max_depth)
+        config = build_run_config(rollouts=rollouts, max_depth=max_depth,
+                                  **capped_tokens(max_tokens))
         stack.enter_context(start_worker(app_module.app, pool="threads", concurrency=concurrency,
                                          perform_ping_check=False, loglevel="WARNING",
                                          shutdown_timeout=30.0))
@@ -52,7 +67,8 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
                                  config=config, echo=console.print)
         console.print(f"run [bold]{report.run}[/]: {report.jobs_new} new job(s) "
                       f"({report.published} published) on the in-process worker")
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline, next_line = started + timeout, started + 30
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
             bar = progress.add_task("problems", total=None)
@@ -60,11 +76,16 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
                 with session_scope() as session:
                     status = run_status(session, report.run)
                 total = sum(s.total for s in status.stages)
-                progress.update(bar, total=total, completed=sum(s.finished for s in status.stages))
+                finished = sum(s.finished for s in status.stages)
+                progress.update(bar, total=total, completed=finished)
                 if status.complete:
                     break
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline:
                     raise RaderError(f"run {report.run} did not finish within {timeout:.0f} s")
+                if not console.is_terminal and now >= next_line:  # logs get a line, not a bar
+                    console.print(f"{finished}/{total} problems finished after {now - started:.0f} s")
+                    next_line = now + 30
                 time.sleep(0.5)
     console.print(render(status))
 

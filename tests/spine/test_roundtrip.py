@@ -32,7 +32,7 @@ def test_cli_enqueue_then_worker_finishes_every_job(rader_env, tmp_path):
     from rader_queue.testing.simulated_llm import simulated_server
     from rader_queue.llm.embedded_server import free_port
 
-    small = ["--rollouts", "2", "--max-depth", "3", "--retriever", "bm25"]
+    small = ["--rollouts", "4", "--max-depth", "4", "--retriever", "bm25"]
     out = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", *small,
                env=rader_env)
     assert out.returncode == 0, out.stderr
@@ -47,15 +47,20 @@ def test_cli_enqueue_then_worker_finishes_every_job(rader_env, tmp_path):
             wait_for(lambda: _states("rt").get(JobState.DONE, 0) == 6, 240, what="6 done jobs",
                      log_path=log)
     with session_scope() as s:
-        from rader_queue.store.models import Problem, Run, TreeNode
+        from rader_queue.store.models import Judgement, Problem, Run, TreeNode
 
         run_id = s.scalar(select(Run.id).where(Run.name == "rt"))
         jobs = s.scalars(select(Job).where(Job.run_id == run_id)).all()
         assert len(jobs) == 6
         assert all(j.attempts == 1 and j.worker and j.finished_at for j in jobs)
-        nodes = s.scalar(select(func.count()).select_from(TreeNode).join(Problem)
-                         .where(Problem.run_id == run_id))
-        assert nodes >= 6 * 2          # every problem has a tree: its root and children
+        types = dict(s.execute(select(TreeNode.node_type, func.count()).join(Problem)
+                               .where(Problem.run_id == run_id).group_by(TreeNode.node_type)).all())
+        terminal = s.scalar(select(func.count()).select_from(TreeNode).join(Problem)
+                            .where(Problem.run_id == run_id, TreeNode.terminal))
+        judged = s.scalar(select(func.count()).select_from(Judgement).join(Problem)
+                          .where(Problem.run_id == run_id))
+    assert types["user_question"] == 6 and types["ost"] and types["query_generation"]
+    assert types["retrieval"] and terminal and judged
     status = _cli("status", "rt", env=rader_env)
     assert status.returncode == 0 and "mcts" in status.stdout and "6" in status.stdout
 
