@@ -35,10 +35,12 @@ Document:
 
 Give a one-sentence reason, then the final line 'Score: N' (N from 0 to 5)."""
 
-_SCORE_LINE = re.compile(r"(?:score|rating|relevance)\s*[:=]?\s*\**\s*([0-5](?:\.\d+)?)\s*(?:/\s*5)?",
-                         re.IGNORECASE)
-_OUT_OF = re.compile(r"\b([0-5](?:\.\d+)?)\s*(?:/|out of)\s*5\b", re.IGNORECASE)
-_BARE = re.compile(r"(?<![\d.])([0-5])(?![\d.])")
+# a number is read whole ("Score: 10" is 10, not 1) with an optional scale ("8/10", "4 out of 5")
+_SCORE_LINE = re.compile(r"(?:score|rating|relevance)\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)"
+                         r"(?:\s*(?:/|out of)\s*(\d+)(?!\.?\d))?", re.IGNORECASE)
+_OUT_OF = re.compile(r"(?<![\d.])([0-5](?:\.\d+)?)\s*(?:/|out of)\s*5(?!\.?\d)", re.IGNORECASE)
+# a lone digit: not part of a larger number, a decimal or a fraction ("0 to 5." has two digits)
+_BARE = re.compile(r"(?<![\d./])([0-5])(?!\.?\d|\s*/)")
 
 
 class Generator(Protocol):
@@ -58,16 +60,18 @@ def hybrid_run(dense: Mapping[str, Mapping[str, float]], bm25: Mapping[str, Mapp
 
 
 def parse_rating(reply: str) -> float | None:
-    """A 0–5 rating from free text: the last 'Score: N' line wins, then 'N/5', then a lone
-    digit when the reply contains exactly one distinct one. None if nothing readable."""
+    """A 0–5 rating from free text: the last 'Score: N' (or 'Score: N/M', rescaled to 0–5)
+    wins, then 'N/5', then a lone digit when the reply contains exactly one distinct one.
+    None if nothing readable, or if the rating is outside its scale ('Score: 10')."""
     if not reply:
         return None
     hits = _SCORE_LINE.findall(reply)
     if hits:
-        return min(5.0, float(hits[-1]))
+        value, scale = float(hits[-1][0]), float(hits[-1][1] or 5)
+        return 5.0 * value / scale if 0 < scale and value <= scale else None
     hits = _OUT_OF.findall(reply)
     if hits:
-        return min(5.0, float(hits[-1]))
+        return float(hits[-1]) if float(hits[-1]) <= 5 else None
     bare = set(_BARE.findall(reply.strip()))
     if len(bare) == 1:
         return float(bare.pop())

@@ -3,7 +3,8 @@
 1. The model under test encodes the corpus (vectors cached by
    :mod:`rader_queue.retrieval.embedding_cache`, keyed by corpus hash and the encoder's
    fingerprint — weights and encoding spec) and the queries, with the same prefixes, pooling and
-   truncation it was trained with; a faiss ``IndexFlatIP`` returns the top ``depth``.
+   truncation it was trained with; an exact inner-product index (faiss ``IndexFlatIP``, or torch
+   on a GPU node without faiss) returns the top ``depth``.
    ``model="bm25"`` evaluates BM25 alone.
 2. Optional BM25 hybrid (``hybrid_alpha``) and optional LLM rerank of the top ``rerank_k``.
 3. Each query's excluded ids are removed, pytrec_eval scores the run, and the score files
@@ -108,13 +109,11 @@ def resolve_model(model: str, db_url: str | None = None) -> str:
 
 
 def _dense_run(bench: Benchmark, encoder, cfg: EvalConfig) -> Run:
-    import faiss
-
     from rader_queue.retrieval.embedding_cache import load_vectors
+    from rader_queue.retrieval.flat_index import flat_ip_index
 
     vectors = load_vectors(bench.corpus, encoder, cache_dir=get_settings().cache_dir)
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
+    index = flat_ip_index(vectors)
     qids = list(bench.queries)
     q = encoder.encode_queries([bench.queries[i] for i in qids], batch_size=cfg.batch_size)
     extra = max((len(v) for v in bench.excluded.values()), default=0)
@@ -193,7 +192,9 @@ def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path 
 
 
 def record_eval(db_url: str | None, outcome: EvalOutcome, config: dict[str, Any]) -> int:
-    """Upsert the aggregate row and insert per-query rows (idempotent)."""
+    """Upsert the aggregate row and its per-query rows (idempotent). A repeat whose numbers
+    differ (an LLM reranker need not be bit-for-bit deterministic) rewrites both, so the
+    aggregate stays the mean of the per-query rows."""
     key = (EvalResult.model == outcome.model, EvalResult.benchmark == outcome.benchmark,
            EvalResult.config_hash == outcome.config_hash)
     with session_scope(db_url) as s:
@@ -209,4 +210,8 @@ def record_eval(db_url: str | None, outcome: EvalOutcome, config: dict[str, Any]
         insert_ignore(s, EvalQueryResult, [{"eval_id": row.id, "query_id": qid, "metrics": m}
                                            for qid, m in outcome.per_query.items()],
                       ["eval_id", "query_id"])
+        for stored in s.scalars(select(EvalQueryResult).where(EvalQueryResult.eval_id == row.id)):
+            metrics = outcome.per_query.get(stored.query_id)
+            if metrics is not None and stored.metrics != metrics:
+                stored.metrics = metrics
         return row.id
