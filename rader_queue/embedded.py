@@ -47,7 +47,7 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
     os.environ["RADER_BROKER_URL"] = "memory://localhost/"
     get_settings.cache_clear()
     settings = get_settings()
-    app_module.configure(app_module.app, settings)
+    app_module.use_settings(settings)
     upgrade()
     with ExitStack() as stack:
         if _needs_model_server() and not settings.llm_base_url:

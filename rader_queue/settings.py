@@ -7,6 +7,7 @@
     RADER_CACHE_DIR      on-disk caches (corpus embeddings, BM25 indexes)
     RADER_LLM_*          generator endpoint (OpenAI-compatible or Azure)
     RADER_EMBEDDER_*     embedder: in-process model name/path, or a remote /v1/embeddings URL
+    RADER_WATCHDOG_*     worker heartbeat period and stall exit (see rader_queue.queue.watchdog)
 
 Secrets are ``SecretStr``: they never print, and ``redacted()`` gives a safe dict for logs.
 """
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     task_hard_time_limit_s: int = 3 * 3600
     visibility_timeout_s: int = 4 * 3600
     task_max_retries: int = 5
+    task_backoff_base_s: float = 2.0     # retry waits: uniform(0, min(cap, base * 2**retries))
+    task_backoff_cap_s: float = 120.0
 
     # --- data ------------------------------------------------------------------------
     data_dir: Path = Path("data")
@@ -67,6 +70,10 @@ class Settings(BaseSettings):
     # --- workers -------------------------------------------------------------------------
     problems_in_flight: int = 64
     metrics_port: int | None = None
+    # watchdog (rader_queue.queue.watchdog): heartbeat period; a worker with messages waiting,
+    # a free slot and nothing received for watchdog_stall_s exits 75 (0: never)
+    watchdog_interval_s: float = 5.0
+    watchdog_stall_s: float = 120.0
 
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""

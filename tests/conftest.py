@@ -97,6 +97,9 @@ def rader_env(monkeypatch, pg_url, queue_prefix, tmp_path):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
+    from rader_queue.queue.app import use_settings
+
+    use_settings()          # the in-process Celery app publishes under this test's prefix
     yield env
     get_settings.cache_clear()
 

@@ -110,7 +110,11 @@ def worker(
         argv += ["-n", hostname]
     for noisy in ("httpx", "openai", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    celery_app.worker_main(argv)
+    from rader_queue.queue.watchdog import run_worker
+
+    code = run_worker(celery_app, argv)     # non-zero when Celery stopped on an error
+    if code:
+        raise typer.Exit(code)
 
 
 # ----------------------------------------------------------------------------- operations
@@ -255,13 +259,14 @@ def run_embedded(
     max_depth: Annotated[int, typer.Option(min=1)] = 4,
     database_url: Annotated[Optional[str], typer.Option(help="SQL store (default: RADER_DATABASE_URL, a SQLite file).")] = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
+    max_tokens: Annotated[Optional[int], typer.Option(min=16, help="Cap every MCTS generation at N tokens (the small CPU model otherwise writes up to 1024 per reply; a larger N keeps the defaults).")] = 160,
 ) -> None:
     """The embedded one-command mode: SQLite, an in-process broker and worker, the embedded CPU
     model server and the in-process embedder. No Redis, PostgreSQL or GPU needed."""
     from rader_queue.embedded import run_embedded as run_it
 
     run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
-           max_depth=max_depth, database_url=database_url, timeout=timeout)
+           max_depth=max_depth, database_url=database_url, timeout=timeout, max_tokens=max_tokens)
 
 
 # ----------------------------------------------------------------------------- stage commands

@@ -41,7 +41,9 @@ def configure(app: Celery, settings: Settings) -> None:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_time_limit=settings.task_hard_time_limit_s,
-        task_soft_time_limit=max(60, settings.task_hard_time_limit_s - 60),
+        # Soft limit below the hard one, always (Celery refuses to re-publish a task, e.g. a
+        # retry, whose soft limit exceeds its hard one).
+        task_soft_time_limit=soft_time_limit(settings.task_hard_time_limit_s),
         task_queues=[Queue(name) for name in keys.QUEUES],
         task_default_queue=keys.MCTS,
         task_routes={f"rader.{stage}.*": {"queue": queue} for stage, queue in keys.STAGE_QUEUE.items()},
@@ -57,6 +59,22 @@ def configure(app: Celery, settings: Settings) -> None:
                           "or Redis redelivers tasks that are still running")
 
 
+def soft_time_limit(hard_s: int) -> int:
+    """A minute before the hard limit (a fifth of it for limits under five minutes)."""
+    return max(1, hard_s - min(60, hard_s // 5))
+
+
+def use_settings(settings: Settings | None = None) -> Celery:
+    """Point this process's app at ``settings`` (another broker URL or key prefix) and drop its
+    pooled connections and producers, which keep the transport options they were made with.
+    For processes whose settings change at run time: the embedded mode and tests."""
+    configure(app, settings or get_settings())
+    app._pool = None                                  # what Celery itself resets after a fork
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None
+    return app
+
+
 def create_app(settings: Settings | None = None) -> Celery:
     app = Celery("rader_queue", include=list(WORKER_MODULES))
     configure(app, settings or get_settings())
@@ -67,3 +85,5 @@ app = create_app()
 
 # Prometheus metrics of workers: connects Celery signal handlers (see rader_queue.ops.metrics).
 import rader_queue.ops.metrics  # noqa: E402,F401
+# Heartbeat and stalled-consumer exit of workers (see rader_queue.queue.watchdog).
+import rader_queue.queue.watchdog  # noqa: E402,F401

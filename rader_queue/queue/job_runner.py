@@ -6,7 +6,8 @@ results and mark the job done in ONE transaction.
 A worker killed anywhere before txn 2 commits leaves nothing half-written: the job is still
 ``running`` with no result rows, and the redelivered message starts it again cleanly. Errors:
 
-* :class:`TaskFailed`, :class:`InputError`: cannot succeed → job ``failed`` with the reason.
+* :class:`TaskFailed`, :class:`InputError`, :class:`ConfigError` (e.g. no generator endpoint):
+  cannot succeed → job ``failed`` with the reason, at once.
 * the store unreachable (:class:`StoreError`): the task is retried with exponential backoff.
 * anything else (model errors included): retried with backoff up to
   ``RADER_TASK_MAX_RETRIES``, then ``failed`` with the last reason.
@@ -23,16 +24,20 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from rader_queue.errors import InputError, StoreError, TaskFailed
+from rader_queue.errors import ConfigError, InputError, StoreError, TaskFailed
 from rader_queue.queue import jobs
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
 from rader_queue.store.models import Job, Problem, Run
 
 log = logging.getLogger("rader_queue.jobs")
+
+# Celery reads ``task.retry(max_retries=None)`` as "the task's default" (3), not "no limit"; the
+# job runner bounds retries itself (RADER_TASK_MAX_RETRIES; unbounded while the store is down).
+NO_CELERY_LIMIT = 1_000_000
 
 
 @dataclass
@@ -68,8 +73,13 @@ def _load_context(session: Session, job: Job) -> JobContext:
     return ctx
 
 
-def backoff_s(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
-    """Exponential backoff with full jitter."""
+def backoff_s(retries: int, base: float | None = None, cap: float | None = None) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**retries)). Base and
+    cap default to ``RADER_TASK_BACKOFF_BASE_S`` (2) and ``RADER_TASK_BACKOFF_CAP_S`` (120); the
+    cap also bounds how long a job may wait after the store comes back from an outage."""
+    settings = get_settings()
+    base = settings.task_backoff_base_s if base is None else base
+    cap = settings.task_backoff_cap_s if cap is None else cap
     return random.uniform(0, min(cap, base * (2 ** retries)))
 
 
@@ -83,7 +93,7 @@ def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> d
                 return {"job_id": job_id, "skipped": "already done"}
             ctx = _load_context(session, job)
     except (StoreError, OperationalError, DBAPIError) as exc:
-        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=None)
+        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
     try:
         outcome = work(ctx)
         with session_scope() as session:
@@ -96,12 +106,17 @@ def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> d
         return {"job_id": job_id, "skipped": "finished by another delivery"}
     except Retry:
         raise
+    except DataError as exc:
+        # The store refused these values (e.g. a NUL character): permanent, not an outage.
+        reason = f"StoreError: the SQL store refused the results: {str(exc.orig).strip()}"
+        _record_failure(job_id, reason, final=True)
+        return {"job_id": job_id, "failed": reason}
     except (StoreError, OperationalError, DBAPIError) as exc:
         # The store went away: nothing was committed; try again later, the job stays running
         # until then (no state can be written without the store).
         log.warning("job %s: store unavailable (%s); retrying", job_id, type(exc).__name__)
-        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=None)
-    except (TaskFailed, InputError, SoftTimeLimitExceeded) as exc:
+        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
+    except (TaskFailed, InputError, ConfigError, SoftTimeLimitExceeded) as exc:
         reason = "time limit exceeded" if isinstance(exc, SoftTimeLimitExceeded) else str(exc)
         _record_failure(job_id, f"{type(exc).__name__}: {reason}", final=True)
         return {"job_id": job_id, "failed": reason}
@@ -114,7 +129,7 @@ def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> d
         _record_failure(job_id, reason, final=final)
         if final:
             return {"job_id": job_id, "failed": reason}
-        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=None)
+        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
 
 
 def _record_failure(job_id: int, reason: str, *, final: bool) -> None:

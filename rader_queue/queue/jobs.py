@@ -54,13 +54,17 @@ def claim(session: Session, job_id: int, lease_s: float, worker: str | None = No
     return job
 
 
-def finish(session: Session, job_id: int, result: dict | None = None) -> Job:
-    """Mark done in the caller's transaction; raises :class:`AlreadyDone` if another copy won."""
+def finish(session: Session, job_id: int, result: dict | None = None,
+           worker: str | None = None) -> Job:
+    """Mark done in the caller's transaction; raises :class:`AlreadyDone` if another copy won.
+    ``worker`` becomes the finishing copy's name: a redelivered copy's claim may have replaced
+    the name of the copy that goes on to finish."""
     job = _locked(session, job_id)
     if job is None:
         raise AlreadyDone(f"job {job_id} no longer exists")
     if job.state == JobState.DONE:
         raise AlreadyDone(f"job {job_id} was already finished by {job.worker}")
+    job.worker = worker or worker_name()
     job.state = JobState.DONE
     job.finished_at = now()
     job.lease_until = None

@@ -157,12 +157,13 @@ def sim_llm(tmp_path):
 
 
 @pytest.fixture
-def second_pg_url():
-    """Another migrated database (a reference run must not share the response cache)."""
+def own_pg_url():
+    """A migrated database of the test's own: a reference run, a database behind a proxy, or a
+    run that must not find other tests' responses in the shared cache (``llm_cache``)."""
     from rader_queue.store import upgrade
     from tests.conftest import create_pg_database, drop_pg_database
 
-    url = create_pg_database("rader_ref")
+    url = create_pg_database("rader_own")
     upgrade(url)
     yield url
     drop_pg_database(url)

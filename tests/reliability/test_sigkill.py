@@ -38,7 +38,7 @@ def _calls_per_problem(run_name: str, db_url: str | None = None) -> dict[str, in
 
 
 @pytest.mark.slow
-def test_sigkill_mid_mcts(rader_env, sim_llm, second_pg_url, tmp_path, monkeypatch):
+def test_sigkill_mid_mcts(rader_env, sim_llm, own_pg_url, tmp_path, monkeypatch):
     rng = random.Random(int(time.time()))
     seed = rng.randrange(10**6)
     rng = random.Random(seed)
@@ -48,7 +48,7 @@ def test_sigkill_mid_mcts(rader_env, sim_llm, second_pg_url, tmp_path, monkeypat
     config = build_run_config(**SMALL_MCTS)
 
     # Reference: same problems and config, its own database and queue prefix, never killed.
-    ref_env = {**base, "RADER_DATABASE_URL": second_pg_url,
+    ref_env = {**base, "RADER_DATABASE_URL": own_pg_url,
                "RADER_QUEUE_PREFIX": rader_env["RADER_QUEUE_PREFIX"] + "ref:"}
     for key in ("RADER_DATABASE_URL", "RADER_QUEUE_PREFIX"):
         monkeypatch.setenv(key, ref_env[key])
@@ -77,7 +77,7 @@ def test_sigkill_mid_mcts(rader_env, sim_llm, second_pg_url, tmp_path, monkeypat
             kills += 1
             proc = start_process(worker_command(concurrency=4, name="victim@%h"), base, log)
         wait_states("kill", {JobState.DONE: N}, 420, log)
-        wait_states("kill", {JobState.DONE: N}, 240, ref_log, db_url=second_pg_url)
+        wait_states("kill", {JobState.DONE: N}, 240, ref_log, db_url=own_pg_url)
     finally:
         kill(proc, signal.SIGTERM)
         kill(ref, signal.SIGTERM)
@@ -86,9 +86,9 @@ def test_sigkill_mid_mcts(rader_env, sim_llm, second_pg_url, tmp_path, monkeypat
         attempts = s.scalar(select(func.sum(Job.attempts)).join(Run, Run.id == Job.run_id)
                             .where(Run.name == "kill"))
     dups = {k: v for k, v in natural_key_duplicates().items() if v}
-    trees, ref_trees = signatures("kill"), signatures("kill", second_pg_url)
+    trees, ref_trees = signatures("kill"), signatures("kill", own_pg_url)
     equal = sum(1 for k in ref_trees if trees.get(k) == ref_trees[k] and ref_trees[k])
-    calls, ref_calls = _calls_per_problem("kill"), _calls_per_problem("kill", second_pg_url)
+    calls, ref_calls = _calls_per_problem("kill"), _calls_per_problem("kill", own_pg_url)
     ledger_equal = sum(1 for k in ref_calls if calls.get(k) == ref_calls[k])
     bad = {k: v for k, v in run_consistency("kill").items() if v}
     figure("sigkill", f"{job_states('kill').get(JobState.DONE, 0)}/{N} finished, "
