@@ -146,6 +146,9 @@ def main() -> None:
         with simulated_server(args.port + 1, max_batch=256, time_scale=args.time_scale,
                               length_scale=args.length_scale) as base:
             os.environ["RADER_LLM_BASE_URL"] = base
+            from rader_queue.settings import get_settings
+
+            get_settings.cache_clear()  # read when the store was migrated, before the URL was set
             seed_tps, seed_batch = run_seed_style(base, 10, args.warmup, args.window)
     finally:
         from rader_queue.store import db as store_db

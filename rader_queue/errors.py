@@ -6,6 +6,7 @@
     │   ├── UnknownDatasetError     a dataset name no loader knows
     │   └── UnknownQueueError       a queue name the Celery app does not route
     ├── StoreError                  the SQL store refused or is unreachable
+    ├── BrokerError                 the broker (Redis) refused or is unreachable
     ├── ModelError                  a model endpoint could not produce an answer
     │   └── GenerationFailed        the generator gave up after its bounded retries
     └── TaskFailed                  a task that cannot succeed; its reason lands in jobs.last_error
@@ -48,6 +49,11 @@ class UnknownQueueError(InputError):
 
 class StoreError(RaderError):
     """The SQL store refused a write or could not be reached."""
+
+
+class BrokerError(RaderError):
+    """The broker could not be reached or refused a publish (messages not yet published stay
+    recorded in SQL and are published by the next enqueue or ``rader-queue retry``)."""
 
 
 class ModelError(RaderError):

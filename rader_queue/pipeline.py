@@ -28,11 +28,24 @@ def build_run_config(*, retriever: str = "dense", corpus: str = "theoremqa",
         raise ConfigError(f"--retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
     if hybrid_alpha is not None and retriever != "hybrid":
         raise ConfigError(f"--hybrid-alpha only applies to --retriever hybrid (got --retriever {retriever})")
+    _check_corpus(corpus)
     mcts_config = _mcts_config(mcts)
     settings = get_settings()
     return {"mcts": mcts_config, "retriever": retriever, "corpus": corpus,
             "hybrid_alpha": 0.5 if hybrid_alpha is None else hybrid_alpha, "llm_model": settings.llm_model,
             "embedder_model": settings.embedder_model}
+
+
+def _check_corpus(corpus: str) -> None:
+    """A registered corpus name or an existing JSONL file (else every job would fail later)."""
+    from pathlib import Path
+
+    from rader_queue.retrieval.corpus import KNOWN_CORPORA
+
+    if corpus.lower() in KNOWN_CORPORA or Path(corpus).is_file():
+        return
+    raise ConfigError(f"--corpus {corpus!r}: not a known corpus ({', '.join(KNOWN_CORPORA)}) "
+                      "nor an existing .jsonl file")
 
 
 def _mcts_config(values: dict[str, Any]) -> dict[str, Any]:

@@ -10,14 +10,15 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from rader_queue.errors import ConfigError, InputError, RaderError, StoreError
+from rader_queue.errors import BrokerError, ConfigError, InputError, RaderError, StoreError
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable)
 
-EXIT_CODES = {InputError: 2, ConfigError: 3, StoreError: 4}
+EXIT_CODES = {InputError: 2, ConfigError: 3, StoreError: 4, BrokerError: 5}
 
 
 def friendly_errors(fn: F) -> F:
@@ -29,7 +30,9 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except RaderError as exc:
             code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            # soft_wrap: one line however long (logs and grep see the whole message)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              markup=True, soft_wrap=True)
             raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]

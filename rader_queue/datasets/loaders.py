@@ -19,7 +19,8 @@ from rader_queue.datasets.answers import extract_last_boxed, gsm8k_answer
 from rader_queue.errors import InputError, UnknownDatasetError
 from rader_queue.settings import get_settings
 
-MAX_PROBLEM_CHARS = 50_000
+MAX_PROBLEM_CHARS = 50_000   # ~12k tokens: the text goes into every prompt of the search
+MAX_ID_CHARS = 300           # problems.source_id is VARCHAR(300)
 KNOWN_DATASETS = ("MATH", "MATH500", "GSM8K", "CHAMP")
 MATH_HUB_NAME = "EleutherAI/hendrycks_math"
 
@@ -40,6 +41,14 @@ def _check(problem: Problem, source: str, line: int | None) -> Problem:
     """Validate one record; raises :class:`InvalidRecord` (an :class:`InputError`)."""
     if not problem.source_id:
         raise InvalidRecord("problem has no id", source=source, line=line, field="id")
+    if len(problem.source_id) > MAX_ID_CHARS:
+        raise InvalidRecord(f"problem id is {len(problem.source_id):,} characters; the limit is "
+                            f"{MAX_ID_CHARS}", source=source, line=line, field="id")
+    for name, value in (("id", problem.source_id), ("problem", problem.text),
+                        ("answer", problem.gold_answer)):
+        if "\x00" in value:
+            raise InvalidRecord("contains a NUL character (\\u0000), which the SQL store cannot "
+                                "keep", source=source, line=line, field=name)
     if not problem.text.strip():
         raise InvalidRecord("problem text is empty", source=source, line=line, field="problem")
     if len(problem.text) > MAX_PROBLEM_CHARS:
@@ -173,6 +182,9 @@ def load_jsonl(path: Path, mapping: Mapping[str, str]) -> Iterator[Problem | Inv
     answer_f, solution_f = mapping.get("answer", "answer"), mapping.get("solution", "solution")
     for lineno, obj in read_jsonl(path):
         text = _require(obj, text_f, str(path), lineno)
+        if not isinstance(text, str):
+            raise InputError(f"expected a string, got {type(text).__name__}", source=str(path),
+                             line=lineno, field=text_f)
         answer = obj.get(answer_f)
         if answer is None and obj.get(solution_f) is not None:
             answer = extract_last_boxed(str(obj[solution_f]))

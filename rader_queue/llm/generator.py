@@ -241,7 +241,8 @@ def _parse(reply: Any) -> tuple[list[str], int, int]:
         if message is None or (content is not None and not isinstance(content, str)):
             raise BadReply(f"choice {pos} has no message content")
         index = getattr(choice, "index", None)
-        items.append((index if isinstance(index, int) else pos, content or ""))
+        # NUL characters carry no text and PostgreSQL cannot store them (tree rows would fail).
+        items.append((index if isinstance(index, int) else pos, (content or "").replace("\x00", "")))
     items.sort(key=lambda item: item[0])
     usage = getattr(reply, "usage", None)
     return ([text for _, text in items], int(getattr(usage, "prompt_tokens", 0) or 0),

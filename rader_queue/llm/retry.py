@@ -90,14 +90,19 @@ async def call_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
         except Exception as exc:  # noqa: BLE001 — classified below, re-raised as error_cls
             kind = classify(exc)
             last = describe(exc, *secrets)
+            if isinstance(exc, TimeoutError) and not str(exc).strip():   # asyncio.wait_for's
+                last = f"TimeoutError: no reply within {policy.timeout_s:g}s"
             if kind == "bad_reply":
                 bad += 1
             give_up = (kind == "fatal" or attempts > policy.max_retries
                        or (kind == "bad_reply" and bad > policy.max_bad_replies))
             if give_up:
+                # ``from None``: the endpoint's own exception may quote secrets (some servers echo
+                # the API key in a 401) and would be printed with every traceback (worker logs,
+                # Celery's task-retried events in Flower); ``last`` is its scrubbed description.
                 if error_cls is GenerationFailed or issubclass(error_cls, GenerationFailed):
-                    raise error_cls(f"{what} failed", attempts=attempts, last_error=last) from exc
-                raise error_cls(f"{what} failed after {attempts} attempt(s): {last}") from exc
+                    raise error_cls(f"{what} failed", attempts=attempts, last_error=last) from None
+                raise error_cls(f"{what} failed after {attempts} attempt(s): {last}") from None
             await asyncio.sleep(policy.delay(attempts - 1))
 
 

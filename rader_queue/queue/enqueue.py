@@ -10,17 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from rader_queue.datasets import Problem
-from rader_queue.errors import ConfigError
+from rader_queue.errors import BrokerError, ConfigError
 from rader_queue.queue import keys
+from rader_queue.queue.jobs import now as jobs_now
+from rader_queue.secrets import redact_url, scrub
 from rader_queue.store import insert_ignore, session_scope
+from rader_queue.store.db import bulk_insert_ignore
 from rader_queue.store.models import Job, JobState, Problem as ProblemRow, Run
 
 
@@ -55,64 +60,132 @@ def ensure_run(session: Session, name: str, dataset: str, split: str | None,
 
 
 def record_problems(session: Session, run: Run, problems: Sequence[Problem], stage: str = "mcts") -> tuple[int, int]:
-    """Insert problems and their jobs; returns (new problems, new jobs)."""
-    new_problems = insert_ignore(session, ProblemRow, [
+    """Insert problems and their jobs (bulk: COPY on PostgreSQL); returns (new problems, new
+    jobs). Rows give every column, defaults included, for the bulk path."""
+    new_problems = bulk_insert_ignore(session, ProblemRow, [
         {"run_id": run.id, "source_id": p.source_id, "position": i, "text": p.text,
          "gold_answer": p.gold_answer, "meta": p.meta} for i, p in enumerate(problems)],
         ["run_id", "source_id"])
     ids = dict(session.execute(select(ProblemRow.source_id, ProblemRow.id)
                                .where(ProblemRow.run_id == run.id)).all())
-    new_jobs = insert_ignore(session, Job, [
+    enqueued_at = jobs_now()
+    new_jobs = bulk_insert_ignore(session, Job, [
         {"run_id": run.id, "problem_id": ids[p.source_id], "stage": stage,
          "idempotency_key": keys.job_key(stage, run.id, p.source_id), "state": JobState.QUEUED,
-         "payload": {}} for p in problems], ["idempotency_key"])
+         "attempts": 0, "payload": {}, "enqueued_at": enqueued_at} for p in problems],
+        ["idempotency_key"])
     return new_problems, new_jobs
 
 
 def publish_pending(run_id: int, stage: str, send: Callable[[int], str] | None = None,
                     db_url: str | None = None, batch: int = 2000) -> int:
-    """Publish a broker message for every queued job of ``stage`` in the run that has none yet."""
+    """Publish a broker message for every queued job of ``stage`` in the run that has none yet.
+
+    ``send(job_id) -> task id`` publishes one message. A sender with a ``batch()`` context (the
+    Celery sender) buffers a batch's messages and writes them to the broker in one pipeline when
+    the context exits; only then are the batch's jobs marked published."""
     if send is None:
-        with celery_sender(stage) as celery_send:
-            return publish_pending(run_id, stage, celery_send, db_url, batch)
-    published = 0
+        try:
+            with celery_sender(stage) as celery_send:
+                return publish_pending(run_id, stage, celery_send, db_url, batch)
+        except (KombuError, RedisError, OSError) as exc:
+            from rader_queue.settings import get_settings
+
+            raise BrokerError(f"broker unreachable at {redact_url(get_settings().broker)} "
+                              f"({scrub(str(exc))}); the jobs are recorded in SQL: enqueue again "
+                              "or run `rader-queue retry RUN` once it is back") from exc
+    published, last_id = 0, 0
     while True:
         with session_scope(db_url) as session:
             job_ids = session.scalars(
                 select(Job.id).where(Job.run_id == run_id, Job.stage == stage,
-                                     Job.state == JobState.QUEUED, Job.celery_task_id.is_(None))
+                                     Job.state == JobState.QUEUED, Job.celery_task_id.is_(None),
+                                     Job.id > last_id)
                 .order_by(Job.id).limit(batch)).all()
         if not job_ids:
             return published
+        last_id = job_ids[-1]
         sent: dict[int, str] = {}
+        delivered = sent
         try:
-            for job_id in job_ids:
-                sent[job_id] = send(job_id)
+            with getattr(send, "batch", nullcontext)():
+                for job_id in job_ids:
+                    sent[job_id] = send(job_id)
+        except BaseException:
+            if hasattr(send, "batch"):
+                delivered = {}      # the buffered batch was discarded, not written
+            raise
         finally:
             # Record what did reach the broker even when a send fails half-way, so the next
             # enqueue publishes only the rest. (A hard crash inside this loop can duplicate up
             # to ``batch`` messages; a duplicate is harmless, see the delivery guarantee.)
-            if sent:
+            if delivered:
                 with session_scope(db_url) as session:
-                    session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id}
-                                                  for job_id, task_id in sent.items()])
-            published += len(sent)
+                    mark_published(session, delivered)
+            published += len(delivered)
+
+
+def mark_published(session: Session, task_ids: dict[int, str]) -> None:
+    """Set ``celery_task_id`` of these jobs (one statement per batch on PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("UPDATE jobs SET celery_task_id = v.tid FROM unnest("
+                             "CAST(:ids AS bigint[]), CAST(:tids AS text[])) AS v(id, tid) "
+                             "WHERE jobs.id = v.id"),
+                        {"ids": list(task_ids), "tids": list(task_ids.values())})
+    else:
+        session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id}
+                                      for job_id, task_id in task_ids.items()])
+
+
+class CelerySender:
+    """Publishes one job's message: ``send(job_id) -> task id``, on one pooled connection.
+
+    Messages are the ones ``app.send_task`` would publish (same headers and body, built by
+    Celery's ``create_task_message``; the same ``task-sent`` event, which gives Flower the
+    task's queue), sent through kombu's producer straight to the stage's queue. Inside
+    ``batch()`` kombu buffers them in a Redis pipeline: one round trip per batch instead of two
+    per message (what makes enqueueing 100,000 problems take seconds, not minutes)."""
+
+    def __init__(self, app, producer, stage: str) -> None:
+        self.app, self.producer = app, producer
+        self.task_name, self.queue, self.stage = STAGE_TASKS[stage], keys.STAGE_QUEUE[stage], stage
+        self._batching = False
+        self.producer.maybe_declare(app.amqp.queues[self.queue])
+        # Like send_task: a disabled dispatcher only builds events; our producer publishes them.
+        self.events = app.events.Dispatcher(enabled=False) if app.conf.task_send_sent_event else None
+
+    def __call__(self, job_id: int) -> str:
+        task_id = f"{self.stage}-{job_id}"
+        headers, properties, body, sent = self.app.amqp.create_task_message(
+            task_id, self.task_name, [job_id], {}, ignore_result=None,
+            create_sent_event=self.events is not None)
+        # In a batch nothing is written until the batch's flush: no retry wrapper per message.
+        retry = dict(retry=not self._batching, retry_policy=self.app.conf.task_publish_retry_policy)
+        self.producer.publish(body, exchange="", routing_key=self.queue, serializer="json",
+                              headers=headers, **retry, **properties)
+        if sent is not None:      # what send_task adds to it, then the event, in the same batch
+            sent.update(queue=self.queue, exchange="", routing_key=self.queue)
+            self.events.publish("task-sent", sent, self.producer, **retry)
+        return task_id
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        batch = getattr(self.producer, "batch", None)     # kombu >= 5.7
+        with batch(max_size=1_000_000) if batch else nullcontext():
+            self._batching = bool(batch and self.producer.supports_batch_publish)
+            try:
+                yield
+            finally:
+                self._batching = False
 
 
 @contextmanager
-def celery_sender(stage: str) -> Iterator[Callable[[int], str]]:
-    """A function that publishes one job's message on one pooled broker connection."""
+def celery_sender(stage: str) -> Iterator[CelerySender]:
+    """A :class:`CelerySender` on one pooled broker connection."""
     from rader_queue.queue.app import app
 
-    task_name, queue = STAGE_TASKS[stage], keys.STAGE_QUEUE[stage]
     with app.producer_pool.acquire(block=True) as producer:
-        def send(job_id: int) -> str:
-            task_id = f"{stage}-{job_id}"
-            app.send_task(task_name, args=[job_id], task_id=task_id, queue=queue,
-                          producer=producer)
-            return task_id
-
-        yield send
+        yield CelerySender(app, producer, stage)
 
 
 STAGE_TASKS = {

@@ -5,13 +5,14 @@ behaves like PostgreSQL where it matters (cascades, concurrent readers)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import JSON, Engine, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,6 +93,40 @@ def insert_ignore(session: Session, model: type, rows: Iterable[dict[str, Any]],
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_cols) if conflict_cols else None)
         stmt = stmt.returning(*model.__table__.primary_key.columns)
         inserted += len(session.execute(stmt).all())
+    return inserted
+
+
+def bulk_insert_ignore(session: Session, model: type, rows: Iterable[dict[str, Any]],
+                       conflict_cols: Iterable[str]) -> int:
+    """:func:`insert_ignore` for many rows (enqueueing 100,000 problems): on PostgreSQL the rows
+    are COPYed into a temporary table and moved with one ``INSERT … SELECT … ON CONFLICT DO
+    NOTHING``, in the session's transaction. Every row gives the same columns, defaults
+    included (Python-side column defaults do not apply here). Returns rows inserted."""
+    rows = list(rows)
+    if len(rows) < 1000 or session.get_bind().dialect.name != "postgresql":
+        return insert_ignore(session, model, rows, conflict_cols)
+    import psycopg
+
+    table, cols = model.__table__, list(rows[0])
+    json_cols = {c for c in cols if isinstance(table.c[c].type, JSON)}
+    names = ", ".join(f'"{c}"' for c in cols)
+    tmp = f'"_bulk_{table.name}"'
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        cursor.execute(f'CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {names} '
+                       f'FROM "{table.name}" WITH NO DATA')
+        with cursor.copy(f"COPY {tmp} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[c]) if c in json_cols and row[c] is not None
+                                else row[c] for c in cols])
+        cursor.execute(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {tmp} '
+                       f'ON CONFLICT ({", ".join(conflict_cols)}) DO NOTHING')
+        inserted = cursor.rowcount
+        cursor.execute(f"DROP TABLE {tmp}")
+    except psycopg.Error as exc:
+        raise StoreError(f"bulk insert into {table.name} failed: {exc}") from exc
+    finally:
+        cursor.close()
     return inserted
 
 

@@ -16,7 +16,9 @@ Model of the server (documented so benchmark figures can be read against it):
   outputs reach every client that asks the same question.
 
 Faults for reliability tests: ``fail_rate`` (HTTP 500), ``hang_rate`` (never answers),
-``garbage_rate`` (unparseable text), each drawn from a seeded RNG.
+``garbage_rate`` (unparseable text), each drawn from a seeded RNG. With ``api_key`` set, a
+request without ``Authorization: Bearer <api_key>`` gets HTTP 401 quoting the key it was sent
+(as some providers do), so tests can check the key is sent and never leaks from errors.
 
 Run: ``python -m rader_queue.testing.simulated_llm --port 8800 [--max-batch 256]``.
 """
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -163,7 +166,7 @@ class Engine:
 
 def build_app(engine: Engine, responder: Callable = mcts_responder, *, fail_rate: float = 0.0,
               hang_rate: float = 0.0, garbage_rate: float = 0.0, fault_seed: int = 0,
-              length_scale: float = 1.0):
+              length_scale: float = 1.0, api_key: str | None = None):
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -174,6 +177,11 @@ def build_app(engine: Engine, responder: Callable = mcts_responder, *, fail_rate
     async def chat(request):
         body = await request.json()
         counters["requests"] += 1
+        sent = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if api_key is not None and sent != api_key:
+            counters["unauthorized"] = counters.get("unauthorized", 0) + 1
+            return JSONResponse({"error": {"message": f"Incorrect API key provided: {sent}"}},
+                                status_code=401)
         draw = faults.random()
         if draw < fail_rate:
             counters["failed"] += 1
@@ -221,7 +229,7 @@ def build_app(engine: Engine, responder: Callable = mcts_responder, *, fail_rate
 def simulated_server(port: int, *, max_batch: int = 256, time_scale: float = 1.0,
                      fail_rate: float = 0.0, hang_rate: float = 0.0, garbage_rate: float = 0.0,
                      length_scale: float = 1.0, log_path: Path | None = None,
-                     ready_timeout: float = 30.0):
+                     ready_timeout: float = 30.0, api_key: str | None = None):
     """Run the server as a subprocess on 127.0.0.1:``port``; yields its ``/v1`` base URL."""
     import httpx
 
@@ -229,8 +237,9 @@ def simulated_server(port: int, *, max_batch: int = 256, time_scale: float = 1.0
            "--max-batch", str(max_batch), "--time-scale", str(time_scale), "--fail-rate",
            str(fail_rate), "--hang-rate", str(hang_rate), "--garbage-rate", str(garbage_rate),
            "--length-scale", str(length_scale)]
+    env = {**os.environ, "SIMULATED_LLM_API_KEY": api_key} if api_key else None  # not on argv
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_timeout
@@ -266,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     engine = Engine(load_curve(args.curve), max_batch=args.max_batch, time_scale=args.time_scale)
     app = build_app(engine, fail_rate=args.fail_rate, hang_rate=args.hang_rate,
-                    garbage_rate=args.garbage_rate, length_scale=args.length_scale)
+                    garbage_rate=args.garbage_rate, length_scale=args.length_scale,
+                    api_key=os.environ.get("SIMULATED_LLM_API_KEY"))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
