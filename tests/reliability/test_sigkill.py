@@ -52,12 +52,15 @@ def test_sigkill_mid_mcts(rader_env, sim_llm, own_pg_url, tmp_path, monkeypatch)
                "RADER_QUEUE_PREFIX": rader_env["RADER_QUEUE_PREFIX"] + "ref:"}
     for key in ("RADER_DATABASE_URL", "RADER_QUEUE_PREFIX"):
         monkeypatch.setenv(key, ref_env[key])
+    from rader_queue.queue.app import use_settings
     from rader_queue.settings import get_settings
     get_settings.cache_clear()
+    use_settings()          # publish the reference run's messages under its own prefix
     enqueue_dataset("MATH", split="test", limit=N, run_name="kill", config=config, echo=lambda m: None)
     for key in ("RADER_DATABASE_URL", "RADER_QUEUE_PREFIX"):
         monkeypatch.setenv(key, rader_env[key])
     get_settings.cache_clear()
+    use_settings()
     enqueue_dataset("MATH", split="test", limit=N, run_name="kill", config=config, echo=lambda m: None)
 
     ref_log, log = tmp_path / "ref-worker.log", tmp_path / "worker.log"
