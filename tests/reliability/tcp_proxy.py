@@ -10,6 +10,7 @@ Threads: one accepting, two per forwarded connection (one each way)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -17,18 +18,16 @@ import threading
 
 def _reset(sock: socket.socket) -> None:
     """Close at once (SO_LINGER 0: no lingering data); the peer's next read or write fails."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    try:
+    _close(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)    # wakes the pump thread blocked in recv()
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 class TcpProxy:
@@ -119,11 +118,4 @@ class TcpProxy:
             self._pairs.discard(pair)
         if present:                    # normal close from one side: close both
             for sock in pair:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+                _close(sock)
