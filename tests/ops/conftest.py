@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rader_queue.llm.embedded_server import free_port  # noqa: F401 (tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "rader_queue.cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def full_env(env: dict[str, str]) -> dict[str, str]:

@@ -6,7 +6,6 @@ Every case prints one ``FIGURE <case>: ...`` line (run with ``-s`` to see them).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect as sa_inspect, select, text
 
+from rader_queue.llm.embedded_server import free_port  # noqa: F401 (tests import it from here)
 from rader_queue.store import session_scope
 from rader_queue.store.models import Base, Job, JobState, Problem, Run, TreeNode
 from tests.process_helpers import ROOT, kill, start_process, wait_for
@@ -23,12 +23,6 @@ from tests.process_helpers import ROOT, kill, start_process, wait_for
 # Small MCTS runs: 3 rollouts, depth 4, BM25 (workers start in seconds; dense retrieval is not
 # what these tests are about).
 SMALL_MCTS = dict(retriever="bm25", rollouts=3, max_depth=4, ost_samples=2, crs_samples=2, top_k=3)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def figure(name: str, text_: str) -> str:

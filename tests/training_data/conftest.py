@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import uuid
 
 import pytest
+
+from rader_queue.llm.embedded_server import free_port
 
 from rader_queue.datasets import Problem
 from rader_queue.mcts import MCTSConfig, NodeType, RetrievedDoc, run_search
@@ -41,10 +42,6 @@ QUESTIONS = [("P1", "A right triangle has legs 6 and 8. How long is its hypotenu
 _RESET: list[bool] = []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +62,7 @@ def corpus_path(tmp_path_factory):
 def llm_url():
     from rader_queue.testing.simulated_llm import simulated_server
 
-    with simulated_server(_free_port(), time_scale=0.01) as url:
+    with simulated_server(free_port(), time_scale=0.01) as url:
         yield url
 
 
