@@ -312,12 +312,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
     args = parser.parse_args(argv)
 
+    from rader_queue.llm.embedded_server import free_port
     from rader_queue.testing.simulated_llm import simulated_server
 
     db_url = private_database()
     prefix = f"rader-bench-{uuid.uuid4().hex[:8]}:"
     tmp = Path(tempfile.mkdtemp(prefix="bench-queue-load-"))
-    port = _free_port()
+    port = free_port()
     env = {"RADER_DATABASE_URL": db_url, "RADER_BROKER_URL": REDIS_URL,
            "RADER_QUEUE_PREFIX": prefix, "RADER_CACHE_DIR": str(tmp / "cache"),
            "RADER_LLM_BASE_URL": f"http://127.0.0.1:{port}/v1", "HF_HUB_OFFLINE": "1",
@@ -365,14 +366,6 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         delete_prefix(prefix)
         drop_database(db_url)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import random
-import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -27,6 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from rader_queue.errors import ConfigError
+from rader_queue.llm.embedded_server import free_port
 from rader_queue.train.config import TrainConfig
 from rader_queue.train.data import Collator, GroupDataset, TrainExample, read_jsonl
 from rader_queue.train.loss import backward_scale, grouped_ce_loss, infonce_loss, world
@@ -136,12 +136,6 @@ def _walk(d: dict, prefix: str = ""):
             yield f"{prefix}{k}", v
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def init_distributed(backend: str | None = None) -> None:
     """Join the process group described by the environment (torchrun/deepspeed launchers); a
     single process without those variables becomes a world of one (used by the DeepSpeed path)."""
@@ -150,7 +144,7 @@ def init_distributed(backend: str | None = None) -> None:
     for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
                        ("MASTER_ADDR", "127.0.0.1")):
         os.environ.setdefault(key, value)
-    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     dist.init_process_group(backend=backend)
 
