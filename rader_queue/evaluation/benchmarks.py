@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rader_queue.datasets.loaders import read_jsonl
 from rader_queue.errors import InputError
 from rader_queue.retrieval.corpus import Doc, TheoremCorpus, load_champ
 
@@ -119,19 +120,7 @@ def champ_training_rows(split: str = "train", negatives: int = 8, seed: int = 13
 def _read_rows(folder: Path, stem: str) -> tuple[list[dict], Path]:
     jsonl, js = folder / f"{stem}.jsonl", folder / f"{stem}.json"
     if jsonl.is_file():
-        rows = []
-        with jsonl.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"invalid JSON ({exc.msg})", source=str(jsonl), line=lineno) from None
-                if not isinstance(row, dict):
-                    raise InputError("expected a JSON object", source=str(jsonl), line=lineno)
-                rows.append(row)
-        return rows, jsonl
+        return [row for _, row in read_jsonl(jsonl)], jsonl
     if js.is_file():
         data = json.loads(js.read_text())
         if not isinstance(data, list):

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rader_queue.datasets.loaders import read_jsonl
 from rader_queue.errors import InputError
 from rader_queue.settings import Settings, get_settings
 
@@ -138,25 +139,15 @@ def load_jsonl(path: str | Path, *, id_field: str = "id", text_field: str = "tex
     if not path.is_file():
         raise InputError("corpus file not found", source=str(path))
     docs = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", source=str(path),
-                                 line=lineno) from None
-            if not isinstance(row, dict):
-                raise InputError("expected a JSON object", source=str(path), line=lineno)
-            for fld in (id_field, text_field):
-                if fld not in row or row[fld] is None:
-                    raise InputError("missing field", source=str(path), line=lineno, field=fld)
-            if not isinstance(row[text_field], str):
-                raise InputError("text must be a string", source=str(path), line=lineno,
-                                 field=text_field)
-            title = row.get(title_field) if title_field else None
-            docs.append(Doc(str(row[id_field]), str(title) if title else "", row[text_field]))
+    for lineno, row in read_jsonl(path):
+        for fld in (id_field, text_field):
+            if fld not in row or row[fld] is None:
+                raise InputError("missing field", source=str(path), line=lineno, field=fld)
+        if not isinstance(row[text_field], str):
+            raise InputError("text must be a string", source=str(path), line=lineno,
+                             field=text_field)
+        title = row.get(title_field) if title_field else None
+        docs.append(Doc(str(row[id_field]), str(title) if title else "", row[text_field]))
     try:
         return TheoremCorpus(name or path.stem, docs)
     except InputError as exc:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rader_queue.datasets.loaders import read_jsonl as read_objects
 from rader_queue.errors import InputError
 
 
@@ -85,16 +86,8 @@ def read_jsonl(path: str | Path) -> list[TrainExample]:
     path = Path(path)
     if not path.is_file():
         raise InputError("training file not found", source=str(path))
-    examples = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"invalid JSON ({exc.msg})", source=str(path), line=lineno) from exc
-            examples.append(parse_row(row, source=str(path), line=lineno))
+    examples = [parse_row(row, source=str(path), line=lineno)
+                for lineno, row in read_objects(path)]
     if not examples:
         raise InputError("training file has no rows", source=str(path))
     return examples
