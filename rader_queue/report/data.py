@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict, namedtuple
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,13 @@ class Cost:
         self.seconds += other.seconds
         self.cache_hits += other.cache_hits
 
+    @classmethod
+    def total(cls, costs: Iterable[Cost]) -> Cost:
+        total = cls()
+        for cost in costs:
+            total.add(cost)
+        return total
+
 
 @dataclass
 class JobInfo:
@@ -76,10 +83,7 @@ class ProblemInfo:
 
     @property
     def cost(self) -> Cost:
-        total = Cost()
-        for cost in self.cost_by_stage.values():
-            total.add(cost)
-        return total
+        return Cost.total(self.cost_by_stage.values())
 
     @property
     def failed_jobs(self) -> list[JobInfo]:
@@ -106,10 +110,7 @@ class Overview:
 
     @property
     def cost(self) -> Cost:
-        total = Cost()
-        for cost in self.cost_by_stage.values():
-            total.add(cost)
-        return total
+        return Cost.total(self.cost_by_stage.values())
 
 
 @dataclass
