@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     queue_prefix: str = Field("rader:", description="prefix of every broker key in Redis")
     task_hard_time_limit_s: int = 3 * 3600
     visibility_timeout_s: int = 4 * 3600
-    task_max_retries: int = 5
+    task_max_retries: int = 5            # a job fails for good after 1 + this many claims
+    job_lease_s: float = 60.0            # a running job's lease, renewed every third of it
     task_backoff_base_s: float = 2.0     # retry waits: uniform(0, min(cap, base * 2**retries))
     task_backoff_cap_s: float = 120.0
 

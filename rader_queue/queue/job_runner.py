@@ -4,13 +4,15 @@ results and mark the job done in ONE transaction.
     claim (txn 1) ──> work (no SQL writes) ──> finish + persist (txn 2)
 
 A worker killed anywhere before txn 2 commits leaves nothing half-written: the job is still
-``running`` with no result rows, and the redelivered message starts it again cleanly. Errors:
+``running`` with no result rows, and the redelivered message starts it again cleanly. While a
+copy runs it holds a lease on the job (:mod:`rader_queue.queue.lease`): a second delivery of the
+same message defers instead of doing the work twice. Errors:
 
 * :class:`TaskFailed`, :class:`InputError`, :class:`ConfigError` (e.g. no generator endpoint):
   cannot succeed → job ``failed`` with the reason, at once.
 * the store unreachable (:class:`StoreError`): the task is retried with exponential backoff.
-* anything else (model errors included): retried with backoff up to
-  ``RADER_TASK_MAX_RETRIES``, then ``failed`` with the last reason.
+* anything else (model errors included): retried with backoff until the job has been claimed
+  1 + ``RADER_TASK_MAX_RETRIES`` times (counted in SQL), then ``failed`` with the last reason.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import ConfigError, InputError, StoreError, TaskFailed
-from rader_queue.queue import jobs
+from rader_queue.queue import jobs, lease
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
 from rader_queue.store.models import Job, Problem, Run
@@ -88,12 +90,29 @@ def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> d
     retries = task.request.retries or 0
     try:
         with session_scope() as session:
-            job = jobs.claim(session, job_id, lease_s=settings.task_hard_time_limit_s)
+            job = jobs.claim(session, job_id, lease_s=settings.job_lease_s)
             if job is None:
                 return {"job_id": job_id, "skipped": "already done"}
             ctx = _load_context(session, job)
+    except jobs.LeaseHeld as exc:
+        # Another live copy runs this job (a redelivery past the visibility timeout): come back
+        # when its lease would end; by then it has finished (→ skipped) or died (→ taken over).
+        log.info("%s; this copy defers", exc)
+        raise task.retry(countdown=exc.remaining_s + random.uniform(1, 5),
+                         max_retries=NO_CELERY_LIMIT)
     except (StoreError, OperationalError, DBAPIError) as exc:
         raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
+    lease.register(job_id)
+    try:
+        return _run(task, ctx, work, retries)
+    finally:
+        lease.release(job_id)
+
+
+def _run(task: Task, ctx: JobContext, work: Callable[[JobContext], Outcome],
+         retries: int) -> dict[str, Any]:
+    settings = get_settings()
+    job_id = ctx.job_id
     try:
         outcome = work(ctx)
         with session_scope() as session:
@@ -122,7 +141,7 @@ def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> d
         return {"job_id": job_id, "failed": reason}
     except Exception as exc:  # noqa: BLE001 - every other error is retried, then recorded
         reason = f"{type(exc).__name__}: {exc}"
-        final = retries >= settings.task_max_retries
+        final = ctx.attempts > settings.task_max_retries   # claims, counted in SQL
         log.warning("job %s attempt %s failed: %s%s", job_id, retries + 1, reason,
                     "" if not final else " (giving up)")
         log.debug("%s", traceback.format_exc())

@@ -9,19 +9,28 @@ another copy finished first, so that copy's writes roll back with it."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import os
+import socket
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import RaderError
+from rader_queue.queue import lease
 from rader_queue.secrets import scrub
 from rader_queue.store.models import Job, JobState
 
 
 class AlreadyDone(RaderError):
     """The job was finished by another delivery of the same task; discard this copy's work."""
+
+
+class LeaseHeld(RaderError):
+    """Another copy of the task is running the job and holds a live lease; try again later."""
+
+    def __init__(self, job_id: int, holder: str | None, remaining_s: float) -> None:
+        super().__init__(f"job {job_id} is running on {holder} (lease ends in {remaining_s:.0f}s)")
+        self.remaining_s = remaining_s
 
 
 def worker_name() -> str:
@@ -40,10 +49,20 @@ def _locked(session: Session, job_id: int) -> Job | None:
 
 
 def claim(session: Session, job_id: int, lease_s: float, worker: str | None = None) -> Job | None:
-    """Mark the job running and count the attempt. ``None`` when it is done (or gone)."""
+    """Mark the job running and count the attempt. ``None`` when it is done (or gone);
+    :class:`LeaseHeld` when another live copy is running it (see :mod:`rader_queue.queue.lease`)."""
     job = _locked(session, job_id)
     if job is None or job.state == JobState.DONE:
         return None
+    if job.state == JobState.RUNNING and job.lease_until is not None:
+        lease_until = job.lease_until
+        if lease_until.tzinfo is None:                      # SQLite keeps naive UTC datetimes
+            lease_until = lease_until.replace(tzinfo=dt.timezone.utc)
+        remaining = (lease_until - now()).total_seconds()
+        me = worker or worker_name()
+        live_elsewhere = job.worker != me and not lease.holder_is_dead(job.worker)
+        if remaining > 0 and (live_elsewhere or lease.held_here(job_id)):
+            raise LeaseHeld(job_id, job.worker, remaining)
     job.state = JobState.RUNNING
     job.attempts += 1
     job.started_at = now()

@@ -5,13 +5,14 @@ visibility timeout has passed, whether or not a worker is still running it. ``ap
 refuses a hard time limit at or above the visibility timeout (first test), but the ``threads``
 pool that MCTS workers use enforces no time limit at all (Celery's thread pool ignores soft and
 hard limits), so a slow task body outlives the timeout anyway (second test: settings that pass
-the guard, a slow LLM). The second test shows which protection holds:
+the guard, a slow LLM). The second test shows which protections hold:
 
-* the task **is** run again while the first copy still runs (copies overlap: SQL ``claim`` does
-  not refuse a job another live copy holds, it only refuses a finished one);
-* exactly one copy writes results: each copy's final transaction locks the job row and refuses
-  a job another copy finished (``jobs.finish`` → ``AlreadyDone``), so the late copies roll back;
-* no duplicate rows, no half-written tree, one ledger's worth of ``llm_calls``.
+* the message **is** delivered again while the first copy still runs;
+* the second copy does not search: the first holds a lease on the job, renewed by its worker's
+  heartbeat (``rader_queue.queue.lease``), so the second is published again with a countdown
+  (Celery "retry") until the job is done, and then skipped at claim;
+* exactly one copy writes results, no duplicate rows, no half-written tree, one ledger's worth
+  of ``llm_calls``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tests.reliability.conftest import (SMALL_MCTS, figure, job_states, natural_
                                         run_consistency, worker_command, worker_env)
 from tests.reliability.publish import job_rows, sender
 
-VISIBILITY_S, HARD_LIMIT_S = 6, 5
+VISIBILITY_S, HARD_LIMIT_S, LEASE_S = 6, 5, 3
 
 
 def test_hard_time_limit_must_stay_below_visibility_timeout():
@@ -70,7 +71,8 @@ def test_task_outliving_the_visibility_timeout(rader_env, sim_llm, own_pg_url, t
     llm = sim_llm(time_scale=3.0, max_batch=64)          # one search takes ~20 s
     env = worker_env(rader_env, RADER_LLM_BASE_URL=llm, RADER_DATABASE_URL=own_pg_url,
                      RADER_VISIBILITY_TIMEOUT_S=VISIBILITY_S,
-                     RADER_TASK_HARD_TIME_LIMIT_S=HARD_LIMIT_S, RADER_LLM_TIMEOUT_S=60)
+                     RADER_TASK_HARD_TIME_LIMIT_S=HARD_LIMIT_S, RADER_LLM_TIMEOUT_S=60,
+                     RADER_JOB_LEASE_S=LEASE_S)
     monkeypatch.setenv("RADER_VISIBILITY_TIMEOUT_S", str(VISIBILITY_S))
     monkeypatch.setenv("RADER_TASK_HARD_TIME_LIMIT_S", str(HARD_LIMIT_S))
     with sender() as send:
@@ -81,7 +83,7 @@ def test_task_outliving_the_visibility_timeout(rader_env, sim_llm, own_pg_url, t
     logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
     text = lambda: "".join(p.read_text(errors="replace") for p in logs if p.exists())
     received = lambda: text().count(f"Task {task} received")
-    ended = lambda: text().count(f"Task {task} succeeded")
+    ended = lambda: text().count(f"Task {task} succeeded") + text().count(f"Task {task} retry:")
     procs = [start_process(worker_command(concurrency=1, name="a@%h"), env, logs[0])]
     try:
         wait_for(lambda: "search starts" in logs[0].read_text(errors="replace"), 120,
@@ -95,7 +97,7 @@ def test_task_outliving_the_visibility_timeout(rader_env, sim_llm, own_pg_url, t
         redelivered_s = time.monotonic() - t0
         wait_for(lambda: job_states("slow", own_pg_url).get(JobState.DONE) == 1, 240,
                  what="the job done", log_path=logs[0])
-        # Copies still running when the job got done finish later and are refused.
+        # Deferred copies come back after the job is done and are skipped at claim.
         wait_for(lambda: ended() == received(), 120, what="every copy to end", log_path=logs[1])
         assert all(p.poll() is None for p in procs)
     finally:
@@ -116,21 +118,21 @@ def test_task_outliving_the_visibility_timeout(rader_env, sim_llm, own_pg_url, t
     wrote_here = rf"Task {re.escape(task)} succeeded in [\d.]+s: \{{'job_id': \d+, 'problem'"
     writers = [f"{socket.gethostname()}:{proc.pid}" for proc, path in zip(procs, logs)
                if re.search(wrote_here, path.read_text(errors="replace"))]
+    deferrals = out.count(f"Task {task} retry:")
     figure("visibility", f"visibility timeout {VISIBILITY_S}s, hard limit {HARD_LIMIT_S}s (not "
-           f"enforced by the threads pool); message redelivered {redelivered_s:.0f}s into a "
-           f"~20s search: deliveries {received()}, copies started {searches} (concurrently: "
-           f"claims {row['attempts']} on a job not yet done), copies that wrote results "
-           f"{len(wrote)}, refused at finish {len(refused)}, skipped at claim {len(skipped)}; "
-           f"{sum(dups.values())} duplicate rows, {nodes} tree nodes, {calls} llm_calls rows "
-           f"(= the writing copy's {first_calls} calls); job row names the writer: "
-           f"{[row['worker']] == writers}")
-    # A claim succeeds only on a job that is not done: a second search means a second copy
-    # ran while the first was still running.
-    assert searches >= 2, "the task was not redelivered while it ran"
-    assert row["attempts"] == searches
-    assert len(wrote) == 1
-    assert len(refused) == searches - 1
+           f"enforced by the threads pool), lease {LEASE_S}s; message redelivered "
+           f"{redelivered_s:.0f}s into a ~20s search: deliveries {received()}, searches "
+           f"{searches}, deferred by the lease {deferrals}, claims {row['attempts']}, copies that "
+           f"wrote results {len(wrote)}, refused at finish {len(refused)}, skipped at claim "
+           f"{len(skipped)}; {sum(dups.values())} duplicate rows, {nodes} tree nodes, {calls} "
+           f"llm_calls rows (= the writing copy's {first_calls} calls); job row names the "
+           f"writer: {[row['worker']] == writers}")
+    assert received() >= 2, "the message was not delivered again while the task ran"
+    assert searches == 1, "a second copy searched although the first held the lease"
+    assert deferrals >= 1 and len(skipped) >= 1
+    assert row["attempts"] == 1
+    assert len(wrote) == 1 and not refused
     assert not dups
     assert not bad
     assert calls == first_calls          # only the writing copy's ledger landed
-    assert [row["worker"]] == writers    # not the later copy whose claim renamed the job
+    assert [row["worker"]] == writers
