@@ -57,6 +57,7 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
             server = stack.enter_context(embedded_server(port=0))
             os.environ["RADER_LLM_BASE_URL"] = server.base_url
             os.environ["RADER_LLM_MODEL"] = server.model
+            os.environ["RADER_LLM_STRUCTURED_OUTPUTS"] = "llamacpp"   # readable verdicts
             get_settings.cache_clear()
         config = build_run_config(rollouts=rollouts, max_depth=max_depth,
                                   **capped_tokens(max_tokens))

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     llm_backoff_base_s: float = 1.0
     llm_backoff_cap_s: float = 60.0
     llm_cache: bool = True
+    # the endpoint's structured-outputs dialect (rader_queue.llm.structured): off, vllm,
+    # vllm-guided, llamacpp; verdict replies are then constrained to their format
+    llm_structured_outputs: Literal["off", "vllm", "vllm-guided", "llamacpp"] = "off"
     embedded_llm_port: int = 8765
     embedded_llm_gguf: Path | None = None
 

@@ -23,8 +23,9 @@ def serve_embedded(
     """Run a real OpenAI-compatible model server (llama.cpp, SmolLM2-135M-Instruct, CPU) on
     127.0.0.1 in the foreground, until Ctrl-C.
 
-    Once it is ready, the command prints the two variables to export so that workers use it:
-    RADER_LLM_BASE_URL (its /v1 URL) and RADER_LLM_MODEL. The server ignores the request field
+    Once it is ready, the command prints the variables to export so that workers use it:
+    RADER_LLM_BASE_URL (its /v1 URL), RADER_LLM_MODEL, and RADER_LLM_STRUCTURED_OUTPUTS=llamacpp
+    (verdict replies constrained by a grammar). The server ignores the request field
     ``n``; the generator fans n > 1 out into n requests with consecutive seeds by itself."""
     from rader_queue.llm.embedded_server import serve_forever
 

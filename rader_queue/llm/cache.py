@@ -26,10 +26,14 @@ def request_key(request: dict) -> str:
 
 
 def cache_request(model: str, messages: list[dict], n: int, max_tokens: int, temperature: float,
-                  top_p: float, stop: list[str] | None, seed: int | None) -> dict:
-    return {"model": model, "messages": messages, "n": n, "max_tokens": max_tokens,
-            "temperature": temperature, "top_p": top_p, "stop": list(stop) if stop else None,
-            "seed": seed}
+                  top_p: float, stop: list[str] | None, seed: int | None,
+                  reply_format: str | None = None) -> dict:
+    request = {"model": model, "messages": messages, "n": n, "max_tokens": max_tokens,
+               "temperature": temperature, "top_p": top_p, "stop": list(stop) if stop else None,
+               "seed": seed}
+    if reply_format is not None:          # absent otherwise: keys of earlier entries stay valid
+        request["reply_format"] = reply_format
+    return request
 
 
 @dataclass

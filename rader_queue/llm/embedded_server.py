@@ -167,6 +167,7 @@ def serve_forever(port: int | None = None, *, n_ctx: int = 4096, gguf: Path | No
     echo(f"embedded model server ready: {server.gguf.name} (model name {server.model!r})")
     echo(f"export RADER_LLM_BASE_URL={server.base_url}")
     echo(f"export RADER_LLM_MODEL={server.model}")
+    echo("export RADER_LLM_STRUCTURED_OUTPUTS=llamacpp")
     try:
         return server.process.wait()
     except KeyboardInterrupt:

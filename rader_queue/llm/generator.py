@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rader_queue.errors import ConfigError, GenerationFailed, RaderError
 from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
+from rader_queue.llm.structured import ReplyFormat
 from rader_queue.llm.ledger import CallRecord
 from rader_queue.llm.retry import BadReply, RetryPolicy, Stopwatch, call_with_retries
 from rader_queue.ops.metrics import observe_llm_call, track_generator
@@ -133,12 +134,17 @@ class Generator:
     async def generate(self, messages: list[dict], *, n: int = 1, max_tokens: int = 256,
                        temperature: float = 0.8, top_p: float = 0.95,
                        stop: list[str] | None = None, seed: int | None = None,
-                       stage: str = "mcts") -> list[str]:
-        """``n`` completions of ``messages``, in order. Raises GenerationFailed on give-up."""
+                       stage: str = "mcts", reply_format: ReplyFormat | None = None) -> list[str]:
+        """``n`` completions of ``messages``, in order. Raises GenerationFailed on give-up.
+        ``reply_format`` is sent to servers whose structured-outputs dialect is configured
+        (``RADER_LLM_STRUCTURED_OUTPUTS``) and ignored otherwise."""
         core, watch = self._core, Stopwatch()
         record = CallRecord(stage=stage, model=core.model, n=n, run_id=self.run_id,
                             problem_id=self.problem_id)
-        request = cache_request(core.model, messages, n, max_tokens, temperature, top_p, stop, seed)
+        dialect = core.settings.llm_structured_outputs
+        constrain = reply_format if reply_format is not None and dialect != "off" else None
+        request = cache_request(core.model, messages, n, max_tokens, temperature, top_p, stop, seed,
+                                None if constrain is None else f"{constrain.name}@{dialect}")
         key = request_key(request) if core.cache and (seed is not None or temperature == 0) else None
         if key is not None:
             hit = await self._cache_op(core.cache.get, key)
@@ -146,7 +152,8 @@ class Generator:
                 record.cache_hit, record.attempts, record.latency_s = True, 0, watch.elapsed
                 await self._account(record)
                 return hit.texts
-        params = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop)
+        params = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
+                      extra_body=constrain.request_fields(dialect) if constrain else None)
         try:
             texts, ptok, ctok, attempts = await self._complete(messages, n, seed, params)
         except GenerationFailed as exc:
@@ -214,6 +221,8 @@ class Generator:
             kwargs["stop"] = list(params["stop"])
         if seed is not None:
             kwargs["seed"] = seed
+        if params.get("extra_body"):
+            kwargs["extra_body"] = params["extra_body"]
 
         async def once():
             core.in_flight += 1

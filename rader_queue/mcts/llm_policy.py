@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Collection
 
 from rader_queue.errors import InputError
+from rader_queue.llm.structured import VERDICT, ReplyFormat
 from rader_queue.mcts import prompting
 from rader_queue.mcts.config import MCTSConfig
 from rader_queue.mcts.nodes import CandidateTheorem, Judgement, PathContext, RetrievedDoc
@@ -56,11 +57,13 @@ class LLMPolicy:
         return (self.config.seed * 1_000_003 + key * 256 + _ACTION_CODES[action] * 32) % (2 ** 31)
 
     async def _generate(self, messages: list[dict], *, action: str, key: int, n: int, max_tokens: int,
-                        stop: list[str], temperature: float | None = None) -> list[str]:
+                        stop: list[str], temperature: float | None = None,
+                        reply_format: ReplyFormat | None = None) -> list[str]:
         outputs = await self.generator.generate(
             messages, n=n, max_tokens=max_tokens,
             temperature=self.config.temperature if temperature is None else temperature,
-            top_p=self.config.top_p, stop=stop, seed=self._seed(action, key), stage=self.stage)
+            top_p=self.config.top_p, stop=stop, seed=self._seed(action, key), stage=self.stage,
+            reply_format=reply_format)
         return [o for o in outputs or [] if isinstance(o, str)]
 
     # ------------------------------------------------------------------ Policy
@@ -102,7 +105,8 @@ class LLMPolicy:
         outputs = await self._generate(prompting.reflection_messages(ctx, summary), action="reflection",
                                        key=ctx.node_id * 7919 + _stable_hash(doc.doc_id), n=1,
                                        max_tokens=self.config.max_tokens_reflection,
-                                       stop=prompting.STOP_REFLECTION, temperature=VERDICT_TEMPERATURE)
+                                       stop=prompting.STOP_REFLECTION, temperature=VERDICT_TEMPERATURE,
+                                       reply_format=VERDICT)
         raw = outputs[0] if outputs else ""
         label, reason = parse_verdict(raw)
         return Judgement(label=label, reason=reason, raw=raw)

@@ -8,9 +8,12 @@ policies. All policy methods must be safe to run concurrently (the search gather
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rader_queue.mcts.nodes import CandidateTheorem, Judgement, PathContext, RetrievedDoc
+
+if TYPE_CHECKING:
+    from rader_queue.llm.structured import ReplyFormat
 
 
 @runtime_checkable
@@ -69,8 +72,10 @@ class TextGenerator(Protocol):
 
     async def generate(self, messages: list[dict], *, n: int = 1, max_tokens: int = 256,
                        temperature: float = 0.8, top_p: float = 0.95, stop: list[str] | None = None,
-                       seed: int | None = None, stage: str = "mcts") -> list[str]:
-        """``n`` completions of the chat ``messages``."""
+                       seed: int | None = None, stage: str = "mcts",
+                       reply_format: ReplyFormat | None = None) -> list[str]:
+        """``n`` completions of the chat ``messages``; ``reply_format`` is a hint a server may
+        enforce (:mod:`rader_queue.llm.structured`)."""
         ...
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rader_queue.errors import TaskFailed
+from rader_queue.llm.structured import VERDICT
 from rader_queue.querygen import prompting
 from rader_queue.querygen.options import QuerygenOptions, derive_seed, row_key
 from rader_queue.querygen.samples import Sample
@@ -201,7 +202,7 @@ async def judge_rows(env: QuerygenEnv, rows: Sequence[dict[str, Any]]) -> list[d
         reply = (await generator.generate(
             prompting.judge_messages(row["query"], doc, opts.max_theorem_chars), n=1,
             max_tokens=opts.judge_max_tokens, temperature=0.0, top_p=1.0, stop=prompting.STOP,
-            seed=seed, stage="judge"))[0]
+            seed=seed, stage="judge", reply_format=VERDICT))[0]
         label, reason = prompting.parse_judgement(reply)
         extra = {**(row.get("extra") or {}), "judge_raw": reply, "judged": True}
         return {"id": row["id"], "judge_label": label,

@@ -32,9 +32,10 @@ class FakeGenerator:
         self.replies, self.calls = replies, []
 
     async def generate(self, messages, *, n=1, max_tokens=256, temperature=0.8, top_p=0.95, stop=None,
-                       seed=None, stage="mcts"):
+                       seed=None, stage="mcts", reply_format=None):
         self.calls.append({"messages": messages, "n": n, "max_tokens": max_tokens, "temperature": temperature,
-                           "top_p": top_p, "stop": stop, "seed": seed, "stage": stage})
+                           "top_p": top_p, "stop": stop, "seed": seed, "stage": stage,
+                           "reply_format": reply_format})
         for key, outs in self.replies.items():
             if key in messages[0]["content"]:
                 return list(outs)[:n]
@@ -148,6 +149,8 @@ def test_retrieve_summarize_and_judge():
     verdict = asyncio.run(policy.judge_relevance(CTX, summary, docs[0]))
     assert (verdict.label, verdict.reason) == (True, "it gives c.")
     assert gen.calls[-1]["temperature"] == 0.0 and gen.calls[-1]["max_tokens"] == 200
+    assert gen.calls[-1]["reply_format"].name == "verdict"      # a server may enforce it
+    assert all(c["reply_format"] is None for c in gen.calls[:-1])
 
 
 def test_empty_summary_falls_back_to_the_theorem_text():

@@ -48,5 +48,7 @@ def test_run_champ_embedded(tmp_path):
     # k are stored with a verdict each, and a theorem judged relevant becomes a retrieval node.
     # (tests/spine/test_roundtrip.py insists on retrieval nodes and judgements.)
     assert sum(judged.values()) == retrieved
+    # The embedded server constrains verdicts with a grammar: every one is readable.
+    assert -1 not in judged, f"unreadable verdicts: {judged}"
     assert bool(types.get("retrieval")) == bool(judged.get(1))
     assert calls[0] > 0 and calls[1] > 0
