@@ -99,7 +99,8 @@ def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: st
 
 def retry_jobs(run_name: str, *, failed: bool = True, unpublished: bool = True,
                stage: str | None = None) -> dict[str, int]:
-    """Put failed jobs back to queued (clearing their broker message) and publish them."""
+    """Put failed jobs back to queued (clearing their broker message) and publish them, with a
+    fresh set of attempts (``RADER_TASK_MAX_RETRIES`` counts claims since the last retry)."""
     with session_scope() as session:
         run = find_run(session, run_name)
         run_id = run.id
@@ -109,7 +110,8 @@ def retry_jobs(run_name: str, *, failed: bool = True, unpublished: bool = True,
             if stage:
                 where.append(Job.stage == stage)
             count = session.execute(update(Job).where(*where).values(
-                state=JobState.QUEUED, celery_task_id=None, finished_at=None)).rowcount
+                state=JobState.QUEUED, celery_task_id=None, finished_at=None,
+                attempts=0)).rowcount
         stages = session.scalars(select(Job.stage).where(Job.run_id == run_id).distinct()).all()
     published = 0
     if failed or unpublished:

@@ -12,7 +12,8 @@ same message defers instead of doing the work twice. Errors:
   cannot succeed → job ``failed`` with the reason, at once.
 * the store unreachable (:class:`StoreError`): the task is retried with exponential backoff.
 * anything else (model errors included): retried with backoff until the job has been claimed
-  1 + ``RADER_TASK_MAX_RETRIES`` times (counted in SQL), then ``failed`` with the last reason.
+  1 + ``RADER_TASK_MAX_RETRIES`` times (counted in SQL; ``rader-queue retry`` starts the count
+  again), then ``failed`` with the last reason.
 """
 
 from __future__ import annotations

@@ -147,4 +147,5 @@ def test_failing_server_jobs_fail_with_reason_then_retry(rader_env, tmp_path):
     assert all(j.state == JobState.DONE and not j.last_error for j in jobs)
     assert "failures" not in status
     assert attempts_failed == 7 * 3            # RADER_TASK_MAX_RETRIES=2 → 3 task attempts each
+    assert max(j.attempts for j in jobs) == 1  # retry gave the failed jobs a fresh count
     assert not dups and not bad
