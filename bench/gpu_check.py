@@ -9,7 +9,8 @@ training JSONL, CHAMP's test half as a BRIGHT-layout benchmark folder, and wheel
 dependencies the GPU image does not carry. ``device`` runs, with real rader-queue code paths:
 
   eval-base      the base model on CHAMP-test (encoding under bf16 autocast, exact GPU search)
-  train-1gpu     LoRA contrastive training through ``rader_queue.train.launch`` on 1 GPU
+  train-1gpu     LoRA contrastive training through ``rader_queue.train.launch`` on 1 GPU, batches
+                 built by ``--workers`` DataLoader workers (and again in the loop, "-inline")
   eval-trained   the 1-GPU checkpoint on CHAMP-test
   train-2gpu     the same job on 2 GPUs (torchrun, DDP, per-device batch halved: same global
                  batch), in-batch negatives gathered across ranks
@@ -119,11 +120,17 @@ def device(args) -> None:
                     or ["cpu"],
                     "torch": torch.__version__, "steps": args.steps}
     save = lambda: (out / "gpu_check.json").write_text(json.dumps(report, indent=1))  # noqa: E731
-    train = dict(TRAIN, base_model=model, max_steps=args.steps, per_device_batch_size=args.batch)
+    train = dict(TRAIN, base_model=model, max_steps=args.steps, per_device_batch_size=args.batch,
+                 dataloader_workers=args.workers)
+    inline = dict(train, dataloader_workers=0)
+    report["dataloader_workers"] = args.workers
     report["eval-base"] = _eval(model, out)
     save()
     report["train-1gpu"] = _launch("train-1gpu", out, 1, train)
     save()
+    if args.workers:
+        report["train-1gpu-inline"] = _launch("train-1gpu-inline", out, 1, inline)
+        save()
     if "adapter_path" in report["train-1gpu"]:
         report["eval-trained"] = _eval(str(out / "train-1gpu"), out)
         save()
@@ -131,6 +138,10 @@ def device(args) -> None:
         half = dict(train, per_device_batch_size=train["per_device_batch_size"] // 2)
         report["train-2gpu"] = _launch("train-2gpu", out, 2, half)
         save()
+        if args.workers:
+            report["train-2gpu-inline"] = _launch("train-2gpu-inline", out, 2, dict(
+                half, dataloader_workers=0))
+            save()
         exact = dict(train, max_steps=args.exact_steps, dropout=0.0, lora_dropout=0.0, bf16=False,
                      save_merged=False)
         report["exact-1gpu"] = _launch("exact-1gpu", out, 1, exact)
@@ -187,7 +198,8 @@ def compare(args) -> None:
                 print(f"{label:<8} {metric:<14} {g:>11.4f} {c:>11.4f} {abs(g - c):>8.4f}")
     print(f"\n{'run':<12} {'gpus':>4} {'batch':>5} {'steps':>5} {'steps/s':>8} {'samples/s':>9} "
           f"{'first loss':>10} {'final loss':>10}")
-    for key in ("train-1gpu", "train-2gpu", "zero3-2gpu", "exact-1gpu", "exact-2gpu"):
+    for key in ("train-1gpu", "train-2gpu", "train-1gpu-inline", "train-2gpu-inline",
+                "zero3-2gpu", "exact-1gpu", "exact-2gpu"):
         r = report.get(key)
         if not r:
             continue
@@ -204,10 +216,18 @@ def compare(args) -> None:
             print(f"{a} vs {b}: max |Δloss| {gap['max_abs']:.4g}, mean {gap['mean_abs']:.4g} over "
                   f"{gap['steps']} steps; last-50 mean {gap['tail_mean_a']:.4f} vs "
                   f"{gap['tail_mean_b']:.4f} ({100 * gap['tail_rel']:.2f} %)")
-    if "train-2gpu" in report and "steps_per_s" in report["train-2gpu"]:
-        r1, r2 = report["train-1gpu"], report["train-2gpu"]
-        print(f"scaling (same global batch): 2-GPU steps/s ÷ 1-GPU = "
-              f"{r2['steps_per_s'] / r1['steps_per_s']:.2f}")
+    workers = report.get("dataloader_workers", 0)
+    for suffix, how in (("", f"{workers} dataloader workers per rank"),
+                        ("-inline", "batches built in the loop")):
+        r1, r2 = report.get(f"train-1gpu{suffix}", {}), report.get(f"train-2gpu{suffix}", {})
+        if "steps_per_s" in r1 and "steps_per_s" in r2:
+            print(f"scaling, {how} (same global batch): 2-GPU steps/s ÷ 1-GPU = "
+                  f"{r2['steps_per_s'] / r1['steps_per_s']:.2f}")
+    for gpus in ("1gpu", "2gpu"):
+        a, b = report.get(f"train-{gpus}", {}), report.get(f"train-{gpus}-inline", {})
+        if "steps_per_s" in a and "steps_per_s" in b:
+            print(f"{gpus}: dataloader workers ÷ in-loop steps/s = "
+                  f"{a['steps_per_s'] / b['steps_per_s']:.2f}")
     print(f"\ngather test on the GPUs: rc={report['gather-test']['rc']} "
           f"{report['gather-test']['tail'].strip().splitlines()[-1]}")
 
@@ -222,6 +242,9 @@ def main() -> None:
     d.add_argument("--steps", type=int, default=300)
     d.add_argument("--exact-steps", type=int, default=20)
     d.add_argument("--batch", type=int, default=32, help="global batch (per device on 1 GPU)")
+    d.add_argument("--workers", type=int, default=2,
+                   help="dataloader workers per rank (0: in-loop only; otherwise the in-loop "
+                        "runs are repeated for comparison)")
     d.add_argument("--ranks", type=int, default=None,
                    help="processes for the multi-rank runs (default: the GPU count; on a CPU, "
                         "e.g. --ranks 2 --batch 4 --steps 2 smoke-tests the script with gloo)")

@@ -63,6 +63,9 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int | None = None  # when set, overrides epochs (data cycled as needed)
     gradient_checkpointing: bool = False
+    # processes that sample and tokenise the next batches while the GPU trains on this one
+    # (0: in the training loop; small models on GPUs are input-bound without them)
+    dataloader_workers: int = 0
     dropout: float | None = None  # set every dropout of the model (LoRA's too); None keeps them
     bf16: bool | Literal["auto"] = "auto"  # auto: CUDA with bf16 support
     seed: int = 42
@@ -91,6 +94,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(name, "must be a positive integer")
+        if not isinstance(self.dataloader_workers, int) or self.dataloader_workers < 0:
+            raise bad("dataloader_workers", "must be an integer >= 0")
         if self.train_group_size < 2:
             raise bad("train_group_size", "needs at least 2 (one positive and one negative)")
         if self.query_max_len < 8 or self.passage_max_len < 8:

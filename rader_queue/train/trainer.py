@@ -2,9 +2,11 @@
 
 Each optimizer step covers ``per_device_batch_size × gradient_accumulation_steps × world_size``
 queries. In-batch negatives span one micro-batch on all ranks (gathered), not the accumulated
-micro-batches. The learning rate warms up linearly, then decays linearly to zero. After each
-optimizer step ``callback(step, loss, lr)`` is called on rank 0 (loss = mean over the step's
-micro-batches), so callers can write ``training_logs`` and drive a progress bar.
+micro-batches. The learning rate warms up linearly, then decays linearly to zero. Every
+``logging_steps`` optimizer steps ``callback(step, loss, lr)`` is called on rank 0 (loss = mean
+over the step's micro-batches), so callers can write ``training_logs`` and drive a progress bar;
+between them the loop never waits for the GPU, and with ``dataloader_workers`` the next batches
+are sampled and tokenised while the current one trains.
 """
 
 from __future__ import annotations
@@ -160,7 +162,44 @@ def _device() -> torch.device:
 def _to(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict) or hasattr(batch, "items"):
         return {k: _to(v, device) for k, v in batch.items()}
-    return batch.to(device) if isinstance(batch, torch.Tensor) else batch
+    return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch
+
+
+def micro_batch_plan(n_examples: int, cfg: TrainConfig, rank: int, world_size: int,
+                     micro_per_epoch: int, count: int) -> list[tuple[int, list[int]]]:
+    """This rank's first ``count`` micro-batches as (epoch, example indices): each epoch a
+    seeded permutation, dealt round-robin to the ranks, cut into per-device batches."""
+    plan: list[tuple[int, list[int]]] = []
+    size, epoch = cfg.per_device_batch_size, 0
+    while len(plan) < count:
+        order = torch.randperm(n_examples, generator=torch.Generator().manual_seed(cfg.seed + epoch))
+        mine = order[rank::world_size].tolist()
+        plan += [(epoch, mine[m * size:(m + 1) * size]) for m in range(micro_per_epoch)]
+        epoch += 1
+    return plan[:count]
+
+
+class _GroupsToBatch:
+    """(epoch, indices) → tokenised batch; runs in a DataLoader worker when there are workers,
+    so the epoch (which seeds the negatives' sampling) travels with the indices."""
+
+    def __init__(self, dataset: GroupDataset, collate: Collator) -> None:
+        self.dataset, self.collate = dataset, collate
+
+    def __call__(self, item: tuple[int, list[int]]) -> dict[str, Any]:
+        epoch, idx = item
+        self.dataset.set_epoch(epoch)
+        return self.collate([self.dataset[i] for i in idx])
+
+
+def _batches(plan: list[tuple[int, list[int]]], make: _GroupsToBatch, workers: int, pin: bool):
+    """The run's batches in order: built in the loop, or by ``workers`` processes ahead of it
+    (one DataLoader for the whole run, so workers start once)."""
+    if workers == 0:
+        return (make(item) for item in plan)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")   # the workers are the parallelism
+    return torch.utils.data.DataLoader(plan, batch_size=None, collate_fn=make, num_workers=workers,
+                                       pin_memory=pin, prefetch_factor=4)
 
 
 def train(cfg: TrainConfig, data: str | Path | Sequence[TrainExample], output_dir: str | Path, *,
@@ -207,47 +246,44 @@ def train(cfg: TrainConfig, data: str | Path | Sequence[TrainExample], output_di
         on_start(total_steps)
 
     result = TrainResult(output_dir=str(output_dir), steps=0, total_steps=total_steps)
-    accum, step, epoch, pending = cfg.gradient_accumulation_steps, 0, 0, []
+    accum, step, pending = cfg.gradient_accumulation_steps, 0, []
     runner.train()
     loop_started = time.monotonic()
-    while step < total_steps:
-        dataset.set_epoch(epoch)
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(cfg.seed + epoch))
-        mine = order[rank::world_size].tolist()[:micro_per_epoch * cfg.per_device_batch_size]
-        for m in range(micro_per_epoch):
-            idx = mine[m * cfg.per_device_batch_size:(m + 1) * cfg.per_device_batch_size]
-            batch = _to(collate([dataset[i] for i in idx]), device)
-            boundary = (len(pending) + 1) == accum
-            if engine is not None:
-                loss = engine(batch)
-                engine.backward(loss * backward_scale())
-                engine.step()
-            else:
-                sync = runner.no_sync if (world_size > 1 and not boundary) else nullcontext
-                with sync():
-                    with autocast():
-                        loss = runner(batch)
-                    (loss * backward_scale() / accum).backward()
-            pending.append(float(loss.detach()))
-            if not boundary:
-                continue
-            if engine is None:
-                if cfg.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            step += 1
+    plan = micro_batch_plan(len(dataset), cfg, rank, world_size, micro_per_epoch,
+                            total_steps * accum)
+    for host_batch in _batches(plan, _GroupsToBatch(dataset, collate),
+                               cfg.dataloader_workers, pin=device.type == "cuda"):
+        batch = _to(host_batch, device)
+        boundary = (len(pending) + 1) == accum
+        if engine is not None:
+            loss = engine(batch)
+            engine.backward(loss * backward_scale())
+            engine.step()
+        else:
+            sync = runner.no_sync if (world_size > 1 and not boundary) else nullcontext
+            with sync():
+                with autocast():
+                    loss = runner(batch)
+                (loss * backward_scale() / accum).backward()
+        pending.append(loss.detach())      # no float(): reading it would wait for the GPU
+        if not boundary:
+            continue
+        if engine is None:
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        step += 1
+        step_loss, pending = torch.stack(pending).mean(), []
+        if rank == 0 and (step % cfg.logging_steps == 0 or step == total_steps):
             lr = float(scheduler.get_last_lr()[0])
-            mean_loss = sum(pending) / len(pending)
-            pending = []
-            if rank == 0 and (step % cfg.logging_steps == 0 or step == total_steps):
-                result.losses.append((step, mean_loss, lr))
-                if callback:
-                    callback(step, mean_loss, lr)
-            if step >= total_steps:
-                break
-        epoch += 1
+            mean_loss = float(step_loss)
+            result.losses.append((step, mean_loss, lr))
+            if callback:
+                callback(step, mean_loss, lr)
+        if step >= total_steps:
+            break
     result.steps = step
     if torch.cuda.is_available():
         torch.cuda.synchronize()

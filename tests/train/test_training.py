@@ -102,13 +102,14 @@ def test_deepspeed_zero2_on_cpu_via_launcher(tmp_path, tiny_jsonl):
 
 @pytest.mark.slow
 def test_two_ranks_train_like_one_with_the_same_global_batch(tmp_path, tiny_jsonl):
-    """DDP over 2 gloo processes (in-batch negatives gathered) gives the loss of 1 process at
-    every step when dropout is off: the gathered batch is the same batch. Also guards against
-    parameters that get no gradient (a BERT pooler under LoRA made DDP fail)."""
+    """DDP over 2 gloo processes (in-batch negatives gathered; batches built by a DataLoader
+    worker per rank) gives the loss of 1 process tokenising in its loop at every step when
+    dropout is off: the gathered batch is the same batch. Also guards against parameters that
+    get no gradient (a BERT pooler under LoRA made DDP fail)."""
     exact = dict(dropout=0.0, lora_dropout=0.0, bf16=False, max_steps=3, save_merged=False)
     one = train(small_config(**exact), tiny_jsonl, tmp_path / "one", save=False)
     run = {"dataset": str(tiny_jsonl), "output_dir": str(tmp_path / "two"),
-           "train": small_config(**exact, per_device_batch_size=2).to_dict()}
+           "train": small_config(**exact, per_device_batch_size=2, dataloader_workers=1).to_dict()}
     path = tmp_path / "run.json"
     path.write_text(json.dumps(run))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -120,3 +121,21 @@ def test_two_ranks_train_like_one_with_the_same_global_batch(tmp_path, tiny_json
     assert two["world_size"] == 2 and two["steps"] == 3
     np.testing.assert_allclose([l for _, l in two["losses"]], [l for _, l, _ in one.losses],
                                rtol=1e-4)
+
+
+def test_dataloader_workers_give_the_same_batches(tmp_path, tiny_jsonl):
+    """Batches built ahead by 2 worker processes are the batches the loop builds itself: the
+    same loss at every step (dropout off)."""
+    exact = dict(dropout=0.0, lora_dropout=0.0, bf16=False, max_steps=4, save_merged=False,
+                 logging_steps=1)
+    inline = train(small_config(**exact), tiny_jsonl, tmp_path / "a", save=False)
+    ahead = train(small_config(**exact, dataloader_workers=2), tiny_jsonl, tmp_path / "b",
+                  save=False)
+    assert [s for s, _, _ in ahead.losses] == [1, 2, 3, 4]
+    np.testing.assert_allclose([l for _, l, _ in ahead.losses], [l for _, l, _ in inline.losses],
+                               rtol=1e-6)
+
+
+def test_logging_steps_thin_the_curve(tmp_path, tiny_jsonl):
+    result = train(small_config(max_steps=5, logging_steps=2), tiny_jsonl, tmp_path, save=False)
+    assert [s for s, _, _ in result.losses] == [2, 4, 5] and result.steps == 5
