@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
 GPU_DIR = ROOT / ".gpu"
 WHEELS = ["pydantic", "pydantic-core", "pydantic-settings", "python-dotenv", "sqlalchemy",
           "greenlet", "typing-inspection", "annotated-types", "rank_bm25", "pytrec-eval-terrier",
-          "hjson", "alembic", "mako"]
+          "hjson", "alembic", "mako", "markupsafe", "typing-extensions"]
 TRAIN = dict(train_group_size=4, per_device_batch_size=32, query_max_len=256, passage_max_len=256,
              learning_rate=1e-4, warmup_ratio=0.1, temperature=0.01, seed=7, pooling="mean",
              query_prefix="", passage_prefix="", save_merged=True)
