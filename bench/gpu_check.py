@@ -39,6 +39,10 @@ GPU_DIR = ROOT / ".gpu"
 WHEELS = ["pydantic", "pydantic-core", "pydantic-settings", "python-dotenv", "sqlalchemy",
           "greenlet", "typing-inspection", "annotated-types", "rank_bm25", "pytrec-eval-terrier",
           "hjson", "alembic", "mako", "markupsafe", "typing-extensions"]
+# NVLink multicast stays off on shared GPU hosts (the lent machines set these; a host that does
+# not gets them from here, for every process this script starts).
+NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
+                "NVSHMEM_DISABLE_NVLS": "1"}
 TRAIN = dict(train_group_size=4, per_device_batch_size=32, query_max_len=256, passage_max_len=256,
              learning_rate=1e-4, warmup_ratio=0.1, temperature=0.01, seed=7, pooling="mean",
              query_prefix="", passage_prefix="", save_merged=True)
@@ -109,6 +113,8 @@ def device(args) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for key, value in NO_MULTICAST.items():
+        os.environ[key] = value
     os.environ.setdefault("RADER_DATABASE_URL", f"sqlite:///{out / 'gpu.db'}")
     os.environ.setdefault("RADER_CACHE_DIR", str(out / "cache"))
     from rader_queue.store import upgrade
