@@ -9,15 +9,15 @@ another copy finished first, so that copy's writes roll back with it."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import RaderError
 from rader_queue.queue import lease
+from rader_queue.queue.lease import worker_name
 from rader_queue.secrets import scrub
+from rader_queue.store.db import as_utc
 from rader_queue.store.models import Job, JobState
 
 
@@ -31,10 +31,6 @@ class LeaseHeld(RaderError):
     def __init__(self, job_id: int, holder: str | None, remaining_s: float) -> None:
         super().__init__(f"job {job_id} is running on {holder} (lease ends in {remaining_s:.0f}s)")
         self.remaining_s = remaining_s
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def now() -> dt.datetime:
@@ -55,10 +51,7 @@ def claim(session: Session, job_id: int, lease_s: float, worker: str | None = No
     if job is None or job.state == JobState.DONE:
         return None
     if job.state == JobState.RUNNING and job.lease_until is not None:
-        lease_until = job.lease_until
-        if lease_until.tzinfo is None:                      # SQLite keeps naive UTC datetimes
-            lease_until = lease_until.replace(tzinfo=dt.timezone.utc)
-        remaining = (lease_until - now()).total_seconds()
+        remaining = (as_utc(job.lease_until) - now()).total_seconds()
         me = worker or worker_name()
         live_elsewhere = job.worker != me and not lease.holder_is_dead(job.worker)
         if remaining > 0 and (live_elsewhere or lease.held_here(job_id)):

@@ -40,8 +40,14 @@ _active: set[int] = set()                   # jobs this process is running now
 _thread: threading.Thread | None = None
 
 
+def worker_name() -> str:
+    """This process as a lease holder and job worker: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def holder_is_dead(worker: str | None) -> bool:
-    """True when ``worker`` ("host:pid") names a process of this host that no longer exists."""
+    """True when ``worker`` (a :func:`worker_name`) is a process of this host that no longer
+    exists."""
     host, _, pid = (worker or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
@@ -73,7 +79,7 @@ def release(job_id: int) -> None:
 
 def renew_once() -> int:
     """Push the leases of this process's running jobs forward; returns how many were renewed."""
-    from rader_queue.queue.jobs import now, worker_name     # jobs imports this module
+    from rader_queue.queue.jobs import now     # jobs imports this module
 
     with _lock:
         ids = list(_active)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import InputError
+from rader_queue.store.db import as_utc
 from rader_queue.store.models import Job, JobState, LLMCall, Problem, Run
 
 
@@ -65,10 +66,10 @@ def run_status(session: Session, run_name: str | None = None) -> RunStatus:
     for stage, state, count, started, finished in rows:
         progress = stages.setdefault(stage, StageProgress(stage))
         progress.counts[state] = count
-        if started and (progress.first_start is None or _aware(started) < progress.first_start):
-            progress.first_start = _aware(started)
-        if finished and (progress.last_finish is None or _aware(finished) > progress.last_finish):
-            progress.last_finish = _aware(finished)
+        if started and (progress.first_start is None or as_utc(started) < progress.first_start):
+            progress.first_start = as_utc(started)
+        if finished and (progress.last_finish is None or as_utc(finished) > progress.last_finish):
+            progress.last_finish = as_utc(finished)
     failures = session.execute(
         select(Job.stage, Job.last_error, func.count()).where(*where, Job.state == JobState.FAILED)
         .group_by(Job.stage, Job.last_error).order_by(func.count().desc()).limit(20)).all()
@@ -91,7 +92,3 @@ def _int_type():
     from sqlalchemy import Integer
 
     return Integer
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

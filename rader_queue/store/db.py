@@ -5,6 +5,7 @@ behaves like PostgreSQL where it matters (cascades, concurrent readers)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterable, Iterator
@@ -77,6 +78,11 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite hands back naive UTC ones)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def insert_ignore(session: Session, model: type, rows: Iterable[dict[str, Any]],

@@ -28,7 +28,8 @@ def job_id(rader_env):
         return s.scalar(select(Job.id).where(Job.run_id == report.run_id))
 
 
-def _claim(job_id: int, worker: str, lease_s: float = 60) -> Job | None:
+def _claim(job_id: int, worker: str, lease_s: float = 60) -> int | None:
+    """The job's attempts after the claim; None when it is done."""
     with session_scope() as s:
         job = jobs.claim(s, job_id, lease_s=lease_s, worker=worker)
         return None if job is None else job.attempts
