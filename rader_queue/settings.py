@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rader_queue.llm.structured import Dialect
 from rader_queue.secrets import redact_url
 
 
@@ -56,7 +57,7 @@ class Settings(BaseSettings):
     llm_cache: bool = True
     # the endpoint's structured-outputs dialect (rader_queue.llm.structured): off, vllm,
     # vllm-guided, llamacpp; verdict replies are then constrained to their format
-    llm_structured_outputs: Literal["off", "vllm", "vllm-guided", "llamacpp"] = "off"
+    llm_structured_outputs: Dialect = "off"
     embedded_llm_port: int = 8765
     embedded_llm_gguf: Path | None = None
 

@@ -6,14 +6,14 @@ model, answers with a paraphrase of the theorem). Servers that support structure
 be told the format, and the label is then always readable. Each server names the feature
 differently, so ``RADER_LLM_STRUCTURED_OUTPUTS`` says which dialect the endpoint speaks:
 
-========== ================================================ ==============================
-setting    request field                                    servers
-========== ================================================ ==============================
-off        (none: the prompt and the parser do the work)    any, Azure OpenAI
-vllm       ``structured_outputs: {"regex": …}``              vLLM (current releases)
-vllm-guided ``guided_regex: …``                              vLLM before 0.12
-llamacpp   ``grammar: <GBNF>``                               llama.cpp / llama-cpp-python
-========== ================================================ ==============================
+=========== ============================================== ============================
+setting     request field                                  servers
+=========== ============================================== ============================
+off         (none: the prompt and the parser do the work)  any, Azure OpenAI
+vllm        ``structured_outputs: {"regex": …}``           vLLM (current releases)
+vllm-guided ``guided_regex: …``                            vLLM before 0.12
+llamacpp    ``grammar: <GBNF>``                            llama.cpp / llama-cpp-python
+=========== ============================================== ============================
 
 ``rader-queue run`` turns ``llamacpp`` on for the embedded server it starts. The format is part
 of the response-cache key whenever it is sent, so constrained and free replies never mix.
@@ -22,10 +22,10 @@ of the response-cache key whenever it is sent, so constrained and free replies n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-Dialect = Literal["off", "vllm", "vllm-guided", "llamacpp"]
-DIALECTS: tuple[str, ...] = ("off", "vllm", "vllm-guided", "llamacpp")
+Dialect = Literal["off", "vllm", "vllm-guided", "llamacpp"]    # the setting's type, too
+DIALECTS: tuple[str, ...] = get_args(Dialect)
 
 
 @dataclass(frozen=True)
