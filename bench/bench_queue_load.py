@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
     args = parser.parse_args(argv)
 
-    from rader_queue.llm.embedded_server import free_port
+    from rader_queue.ports import free_port
     from rader_queue.testing.simulated_llm import simulated_server
 
     db_url = private_database()

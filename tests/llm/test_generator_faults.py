@@ -9,7 +9,7 @@ import time
 import pytest
 
 from rader_queue.errors import ConfigError, GenerationFailed
-from rader_queue.llm.embedded_server import free_port
+from rader_queue.ports import free_port
 from rader_queue.llm.generator import Generator
 from rader_queue.llm.ledger import Ledger
 from rader_queue.llm.retry import RetryPolicy

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rader_queue.llm.embedded_server import free_port  # noqa: F401 (tests import it from here)
+from rader_queue.ports import free_port  # noqa: F401 (tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "rader_queue.cli.main"]

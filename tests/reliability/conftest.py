@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect as sa_inspect, select, text
 
-from rader_queue.llm.embedded_server import free_port  # noqa: F401 (tests import it from here)
+from rader_queue.ports import free_port  # noqa: F401 (tests import it from here)
 from rader_queue.store import session_scope
 from rader_queue.store.models import Base, Job, JobState, Problem, Run, TreeNode
 from tests.process_helpers import ROOT, kill, start_process, wait_for

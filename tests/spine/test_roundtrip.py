@@ -30,7 +30,7 @@ def test_cli_enqueue_then_worker_finishes_every_job(rader_env, tmp_path):
     """The whole spine with the real MCTS task: its generator is the simulated OpenAI-compatible
     server (a real HTTP server on loopback), retrieval BM25 over the TheoremQA theorems."""
     from rader_queue.testing.simulated_llm import simulated_server
-    from rader_queue.llm.embedded_server import free_port
+    from rader_queue.ports import free_port
 
     small = ["--rollouts", "4", "--max-depth", "4", "--retriever", "bm25"]
     out = _cli("enqueue", "MATH", "--split", "test", "--limit", "6", "--run", "rt", *small,

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from rader_queue.llm.embedded_server import free_port
+from rader_queue.ports import free_port
 
 from rader_queue.datasets import Problem
 from rader_queue.mcts import MCTSConfig, NodeType, RetrievedDoc, run_search
