@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # a free slot and nothing received for watchdog_stall_s exits 75 (0: never)
     watchdog_interval_s: float = 5.0
     watchdog_stall_s: float = 120.0
+    # issue 13 - answer checking (rader_queue.answers.pool): each equivalence check runs in a
+    # worker process under this hard wall-clock bound (past it: "not equivalent", process
+    # replaced); processes per worker; address-space cap of each (0: none)
+    answer_check_timeout_s: float = Field(5.0, gt=0)
+    answer_check_workers: int = Field(2, ge=1)
+    answer_check_memory_mb: int = Field(2048, ge=0)
 
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""

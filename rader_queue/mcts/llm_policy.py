@@ -24,7 +24,7 @@ from rader_queue.mcts.config import MCTSConfig
 from rader_queue.mcts.nodes import CandidateTheorem, Judgement, PathContext, RetrievedDoc
 from rader_queue.mcts.parsers import parse_candidate_theorems, parse_equivalence, parse_query, parse_verdict
 from rader_queue.mcts.policy import TextGenerator, TheoremSearch
-from rader_queue.mcts.reward import extract_boxed, gold_reward, needs_llm_judge
+from rader_queue.mcts.reward import Reward, extract_boxed, gold_reward_async
 
 VERDICT_TEMPERATURE = 0.0
 _ACTION_CODES = {"ost": 1, "crs": 2, "qg": 3, "summary": 4, "reflection": 5, "equivalence": 6}
@@ -112,16 +112,19 @@ class LLMPolicy:
         return Judgement(label=label, reason=reason, raw=raw)
 
     async def reward(self, ctx: PathContext, answer_text: str) -> float:
-        """Gold reward (spec §S1.4); with ``llm_judge_fallback`` a boxed answer that the rules
-        do not match is put to the model's equivalence judge (True -> 1.0)."""
+        """Gold reward (spec §S1.4), a :class:`~rader_queue.mcts.reward.Reward` carrying its
+        reason; the check runs in a bounded worker process, off the event loop. With
+        ``llm_judge_fallback`` a boxed answer that the rules do not match is put to the
+        model's equivalence judge (True -> 1.0)."""
         cfg = self.config
-        value = gold_reward(answer_text, self.gold_answer, format_reward=cfg.format_reward)
-        if value >= 1.0 or not needs_llm_judge(answer_text, self.gold_answer,
-                                                llm_judge_fallback=cfg.llm_judge_fallback):
+        value = await gold_reward_async(answer_text, self.gold_answer, format_reward=cfg.format_reward)
+        predicted = extract_boxed(answer_text)
+        if value >= 1.0 or not cfg.llm_judge_fallback or predicted is None:
             return value
-        predicted = extract_boxed(answer_text) or ""
         messages = prompting.equivalence_messages(ctx.question, self.gold_answer, predicted)
         outputs = await self._generate(messages, action="equivalence", key=_stable_hash(predicted), n=1,
                                        max_tokens=cfg.max_tokens_equiv, stop=prompting.STOP_EQUIV,
                                        temperature=VERDICT_TEMPERATURE)
-        return 1.0 if outputs and parse_equivalence(outputs[0]) is True else value
+        if outputs and parse_equivalence(outputs[0]) is True:
+            return Reward(1.0, f"equivalence judge (rules: {value.reason})")
+        return value

@@ -121,6 +121,8 @@ class Node:
     valid_leaf: bool = False
     expanded: bool = False
     children: list[int] = field(default_factory=list)
+    # why a valid leaf got its ``value`` (e.g. "different numbers", "check exceeded 5 s")
+    reward_reason: str | None = None
     # CRS: reward of every sample of the request; ``text``/``value`` are the best one.
     sample_rewards: list[float] | None = None
     # QUERY_GENERATION

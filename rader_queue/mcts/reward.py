@@ -1,49 +1,43 @@
-"""Gold-answer rewards (spec §S1.4): boxed-answer extraction, normalization, equivalence.
+"""Gold-answer rewards (spec §S1.4): the last boxed answer of a solution, checked against gold.
 
-Pure functions, no model calls. Equivalence tries, in order: equality of the normalized
-strings, numeric equality with a relative tolerance, then symbolic equality (math-verify,
-then sympy), which is skipped for strings longer than ``SYMBOLIC_MAX_CHARS`` and never
-raises.
+Extraction, normalisation and equivalence are :mod:`rader_queue.answers` (the same functions
+``bench/bench_answers.py`` measures): nothing is evaluated, numbers compare exactly, and every
+check runs in a worker process under the hard bound ``RADER_ANSWER_CHECK_TIMEOUT_S`` (a check
+over the bound is "not equivalent"). :func:`gold_reward_async` never blocks the event loop;
+:func:`gold_reward` is the same bounded check for synchronous callers.
+
+A reward is a :class:`Reward`: a float that also carries why it was given (``"same value"``,
+``"different numbers"``, ``"no boxed answer"``, ``"check exceeded 5 s"`` ...), which the search
+records on the node.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from fractions import Fraction
+from rader_queue.answers import Verdict, extract_boxed, normalize
+from rader_queue.answers.pool import AnswerChecker, default_checker
 
-SYMBOLIC_MAX_CHARS = 200
 FORMAT_REWARD = 0.2
+NO_BOX = "no boxed answer"
 
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
+#: The canonical string of an answer (MATH conventions; see :mod:`rader_queue.answers.normalize`).
+normalize_answer = normalize
+
+__all__ = ["FORMAT_REWARD", "Reward", "answers_equivalent", "extract_boxed", "gold_answer_from_solution",
+           "gold_reward", "gold_reward_async", "needs_llm_judge", "normalize_answer"]
 
 
-def extract_boxed(text: str | None) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces matched; also
-    ``\\boxed 5``. None when there is no complete box."""
-    if not text:
-        return None
-    starts = sorted((m.start(), m.end()) for cmd in _BOX_COMMANDS
-                    for m in re.finditer(re.escape(cmd) + r"(?![a-zA-Z])", text))
-    for _start, end in reversed(starts):
-        rest = text[end:]
-        stripped = rest.lstrip()
-        if stripped.startswith("{"):
-            offset = len(rest) - len(stripped)
-            depth = 0
-            for i, ch in enumerate(stripped):
-                if ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return stripped[1:i].strip()
-            continue                                   # unbalanced: try an earlier box
-        if rest[:1] == " ":
-            m = re.match(r"\s*([^\s$]+)", rest)
-            if m:
-                return m.group(1)
-    return None
+class Reward(float):
+    """A reward value with the reason it was given."""
+
+    reason: str
+
+    def __new__(cls, value: float, reason: str = "") -> Reward:
+        obj = super().__new__(cls, value)
+        obj.reason = reason
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Reward({float(self)!r}, {self.reason!r})"
 
 
 def gold_answer_from_solution(solution: str) -> str | None:
@@ -51,153 +45,34 @@ def gold_answer_from_solution(solution: str) -> str | None:
     return extract_boxed(solution)
 
 
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
-_TRAILING_UNIT = re.compile(r"^(.+?)\s*\\(?:text|mbox)\s*\{\s*[^{}]*\}\s*$")
+def _reward(verdict: Verdict, format_reward: bool) -> Reward:
+    if verdict.equal:
+        return Reward(1.0, verdict.reason)
+    return Reward(FORMAT_REWARD if format_reward else 0.0, verdict.reason)
 
 
-def _fix_fracs(s: str) -> str:
-    """``\\frac12`` -> ``\\frac{1}{2}``, ``\\frac1{2}`` -> ``\\frac{1}{2}``."""
-    def arg(rest: str) -> tuple[str, str] | None:
-        if not rest:
-            return None
-        if rest[0] == "{":
-            depth = 0
-            for i, ch in enumerate(rest):
-                depth += ch == "{"
-                depth -= ch == "}"
-                if depth == 0:
-                    return rest[: i + 1], rest[i + 1:]
-            return None
-        return "{" + rest[0] + "}", rest[1:]
-
-    parts = s.split("\\frac")
-    out = parts[0]
-    for part in parts[1:]:
-        first = arg(part)
-        second = arg(first[1]) if first else None
-        out += "\\frac" + (first[0] + second[0] + second[1] if first and second else part)
-    return out
-
-
-def _fix_sqrt(s: str) -> str:
-    return re.sub(r"\\sqrt\s*([^\s{\\])", r"\\sqrt{\1}", s)
-
-
-def normalize_answer(answer: str | None) -> str:
-    """A canonical string for comparing final answers (Hendrycks-style).
-
-    Removes ``\\left``/``\\right``, ``\\!``, spaces, ``$``, ``%``, degree marks and trailing
-    ``\\text{unit}``; maps dfrac/tfrac to frac; ``a/b`` to ``\\frac{a}{b}``; "x = 5" to "5";
-    "0.5" to "\\frac{1}{2}"; "3.0"/"3.00" to "3" (only a run of zeros after a decimal point is
-    removed: "100" and "10" stay as they are); true/false to yes/no.
-    """
-    if answer is None:
-        return ""
-    s = str(answer).strip().replace("\n", "")
-    s = s.replace("\\!", "").replace("\\,", "").replace("\\;", "").replace("\\ ", "")
-    s = s.replace("\\\\", "\\")
-    s = s.replace("tfrac", "frac").replace("dfrac", "frac")
-    s = s.replace("\\left", "").replace("\\right", "")
-    s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("\\circ", "")
-    s = s.replace("\\$", "").replace("$", "")
-    m = _TRAILING_UNIT.match(s)
-    if m and m.group(1).strip():
-        s = m.group(1)
-    s = _TEXT_CMD.sub(r"\1", s)
-    s = s.replace("\\%", "").replace("%", "")
-    s = s.strip().rstrip(".").strip()
-    sides = s.split("=")
-    if len(sides) == 2 and len(sides[0].strip()) <= 2:
-        s = sides[1]
-    s = _fix_sqrt(s)
-    s = s.replace(" ", "")
-    s = re.sub(r"(^|[^\d])\.(\d)", r"\g<1>0.\2", s)      # ".5" -> "0.5"
-    s = _fix_fracs(s)
-    s = re.sub(r"^(-?\d+)\.0+$", r"\1", s)               # "3.00" -> "3" (never touches "100")
-    if s == "0.5":
-        s = "\\frac{1}{2}"
-    m = re.fullmatch(r"(-?\d+)/(\d+)", s)
-    if m:
-        s = f"\\frac{{{m.group(1)}}}{{{m.group(2)}}}"
-    low = s.lower()
-    s = {"true": "yes", "false": "no", "yes": "yes", "no": "no"}.get(low, s)
-    return s
-
-
-_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
-
-
-def to_number(s: str) -> float | None:
-    """A float for a plain numeric answer: 1000, 1,000, -2.5, 3/4, \\frac{3}{4}, -\\frac{1}{2}."""
-    t = normalize_answer(s)
-    if _THOUSANDS.match(t):
-        t = t.replace(",", "")
-    try:
-        return float(t)
-    except ValueError:
-        pass
-    m = re.fullmatch(r"(-?)\\frac\{(-?\d+(?:\.\d+)?)\}\{(-?\d+(?:\.\d+)?)\}", t)
-    if m:
-        num, den = float(m.group(2)), float(m.group(3))
-        if den == 0:
-            return None
-        return (-1 if m.group(1) else 1) * num / den
-    try:
-        return float(Fraction(t)) if "/" in t else None
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def _symbolic_equal(pred: str, gold: str) -> bool:
-    """math-verify, then sympy ``simplify(a - b) == 0``; every failure means "not equal"."""
-    try:
-        from math_verify import parse, verify
-
-        gold_parsed = parse(f"${gold}$", parsing_timeout=None)  # type: ignore[arg-type]
-        pred_parsed = parse(f"${pred}$", parsing_timeout=None)  # type: ignore[arg-type]
-        if gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=None):
-            return True
-    except Exception:  # noqa: BLE001 - a parser failure only means "not shown equal"
-        pass
-    try:
-        import sympy
-        from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication_application,
-                                                parse_expr, standard_transformations)
-
-        transforms = standard_transformations + (implicit_multiplication_application, convert_xor)
-        a = parse_expr(pred.replace("{", "(").replace("}", ")"), transformations=transforms, evaluate=True)
-        b = parse_expr(gold.replace("{", "(").replace("}", ")"), transformations=transforms, evaluate=True)
-        return bool(sympy.simplify(a - b) == 0)
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def answers_equivalent(pred: str | None, gold: str | None, rel_tol: float = 1e-4) -> bool:
-    """Whether two final answers mean the same thing (see the module docstring)."""
-    if pred is None or gold is None:
-        return False
-    a, b = normalize_answer(pred), normalize_answer(gold)
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    x, y = to_number(pred), to_number(gold)
-    if x is not None and y is not None:
-        return math.isclose(x, y, rel_tol=rel_tol, abs_tol=1e-9)
-    if len(pred) > SYMBOLIC_MAX_CHARS or len(gold) > SYMBOLIC_MAX_CHARS:
-        return False
-    return _symbolic_equal(a, b)
-
-
-def gold_reward(completion: str | None, gold: str | None, *, format_reward: bool = False) -> float:
+def gold_reward(completion: str | None, gold: str | None, *, format_reward: bool = False,
+                checker: AnswerChecker | None = None) -> Reward:
     """1.0 if the last boxed answer of ``completion`` matches ``gold``; 0.0 without a boxed
-    answer; otherwise 0.2 when ``format_reward`` is on, else 0.0."""
+    answer; otherwise 0.2 when ``format_reward`` is on, else 0.0. Bounded; blocks the caller."""
     boxed = extract_boxed(completion)
     if boxed is None:
-        return 0.0
-    if answers_equivalent(boxed, gold):
-        return 1.0
-    return FORMAT_REWARD if format_reward else 0.0
+        return Reward(0.0, NO_BOX)
+    return _reward((checker or default_checker()).check_sync(boxed, gold), format_reward)
+
+
+async def gold_reward_async(completion: str | None, gold: str | None, *, format_reward: bool = False,
+                            checker: AnswerChecker | None = None) -> Reward:
+    """:func:`gold_reward`, awaited: the check runs off the event loop's thread."""
+    boxed = extract_boxed(completion)
+    if boxed is None:
+        return Reward(0.0, NO_BOX)
+    return _reward(await (checker or default_checker()).check(boxed, gold), format_reward)
+
+
+def answers_equivalent(pred: str | None, gold: str | None, *, checker: AnswerChecker | None = None) -> bool:
+    """Whether two final answers mean the same thing (bounded; see :mod:`rader_queue.answers`)."""
+    return (checker or default_checker()).check_sync(pred, gold).equal
 
 
 def needs_llm_judge(completion: str | None, gold: str | None, *, llm_judge_fallback: bool) -> bool:

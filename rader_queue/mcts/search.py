@@ -70,7 +70,9 @@ class _Search:
         depth = 0 if parent is None else parent.depth + 1
         node = Node(node_id=len(self.nodes), parent_id=None if parent is None else parent.node_id,
                     type=draft.type, depth=depth, text=draft.text, rollout_id=rollout_id,
-                    value=draft.value if draft.valid_leaf else None, valid_leaf=draft.valid_leaf,
+                    value=float(draft.value) if draft.valid_leaf and draft.value is not None else None,
+                    reward_reason=getattr(draft.value, "reason", None) if draft.valid_leaf else None,
+                    valid_leaf=draft.valid_leaf,
                     **draft.fields)
         node.terminal = draft.valid_leaf or depth >= self.config.max_depth
         self.nodes.append(node)
@@ -194,7 +196,10 @@ class _Search:
     async def _leaf_values(self, ctx: PathContext, texts: list[str | None]) -> list[float | None]:
         """Rewards of the texts that end a solution (None entries are skipped)."""
         async def score(text: str | None) -> float | None:
-            return None if text is None else float(await self.policy.reward(ctx, text))
+            if text is None:
+                return None
+            value = await self.policy.reward(ctx, text)     # a float; a Reward also has .reason
+            return value if isinstance(value, float) else float(value)
         return list(await asyncio.gather(*(score(t) for t in texts)))
 
     async def _ost_drafts(self, ctx: PathContext) -> list[_Draft]:
@@ -209,9 +214,10 @@ class _Search:
         samples = _clean(await self.policy.complete_remaining(ctx, n))[:n]
         if not samples:
             return []
-        rewards = [float(v) for v in await self._leaf_values(ctx, list(samples))]  # type: ignore[arg-type]
+        values = await self._leaf_values(ctx, list(samples))  # type: ignore[arg-type]
+        rewards = [float(v) for v in values]  # type: ignore[arg-type]
         best = max(range(len(samples)), key=lambda i: (rewards[i], -i))
-        return [_Draft(NodeType.CRS, samples[best], valid_leaf=True, value=rewards[best],
+        return [_Draft(NodeType.CRS, samples[best], valid_leaf=True, value=values[best],
                        fields={"sample_rewards": rewards})]
 
     async def _qg_drafts(self, ctx: PathContext) -> list[_Draft]:

@@ -18,7 +18,7 @@ from rader_queue.store.models import (Judgement, Problem, Retrieval, Solution, T
 # Node fields kept in ``tree_nodes.extra`` (the typed columns hold the rest).
 _EXTRA_FIELDS = ("valid_leaf", "sample_rewards", "query", "theorem_name", "theorem_statement",
                  "theorem_preconditions", "theorem_subject", "theorem_raw", "doc_title", "summary",
-                 "retrieval_score", "retrieval_rank", "subanswer", "children")
+                 "retrieval_score", "retrieval_rank", "subanswer", "children", "reward_reason")
 TREE_TABLES = (TreeNode, Solution, Retrieval)
 
 

@@ -1,0 +1,198 @@
+"""Answer checks in worker processes, each under a hard wall-clock bound.
+
+:class:`AnswerChecker` keeps ``workers`` processes (``spawn``-started, so they share nothing
+with the threads of a Celery worker), each serving one check at a time over a pipe, with its
+address space capped at ``memory_mb``. A check that has not answered after ``timeout_s``
+seconds counts as *not equivalent* (reason ``"check exceeded 5 s"``) and its process is killed;
+a fresh one is started for the next check. A process that dies (out of memory, a crash) is
+replaced the same way. So no answer, however pathological, costs more than the bound, and a
+hung check never holds a slot.
+
+``await checker.check(pred, gold)`` waits in a small thread pool of its own, never on the
+event loop's thread: the loop keeps serving every other problem while checks run.
+``checker.check_sync`` is the same bounded call for synchronous code.
+
+:func:`default_checker` gives each process one checker built from the settings
+(``RADER_ANSWER_CHECK_TIMEOUT_S``, ``RADER_ANSWER_CHECK_WORKERS``,
+``RADER_ANSWER_CHECK_MEMORY_MB``); it is closed at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rader_queue.answers.equivalence import Verdict
+
+log = logging.getLogger("rader_queue.answers")
+
+CheckFunction = Callable[[str | None, str | None], Any]
+
+
+def _serve(conn: Any, memory_mb: int, target: str) -> None:
+    """Body of a worker process: answer ``(pred, gold)`` messages until the pipe closes."""
+    import importlib
+    import signal
+    import warnings
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C is the parent's to handle
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)                     # third-party chatter stays here
+    if memory_mb > 0:
+        try:
+            import resource
+
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):
+            pass
+    module, _, name = target.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    while True:
+        try:
+            pred, gold = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        try:
+            verdict = function(pred, gold)
+            result = (bool(verdict[0]), str(verdict[1]))
+        except MemoryError:
+            result = (False, "check ran out of memory")
+        except RecursionError:
+            result = (False, "answer nested too deeply")
+        except Exception as exc:  # noqa: BLE001 - any failure of a check means "not shown equal"
+            result = (False, f"check failed ({type(exc).__name__})")
+        try:
+            conn.send(result)
+        except (OSError, ValueError):
+            return
+
+
+class _Worker:
+    def __init__(self, ctx: Any, memory_mb: int, target: str) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_serve, args=(child, memory_mb, target),
+                                   name="rader-answer-check", daemon=True)
+        self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(2)
+
+
+class AnswerChecker:
+    """A bounded pool of answer-checking processes (see the module docstring).
+
+    ``target`` names the check function as ``"module:function"``; it must return a
+    ``(equal, reason)`` pair. The default is :func:`rader_queue.answers.equivalence.check`."""
+
+    def __init__(self, *, timeout_s: float = 5.0, workers: int = 2, memory_mb: int = 2048,
+                 target: str = "rader_queue.answers.equivalence:check") -> None:
+        if timeout_s <= 0 or workers < 1:
+            raise ValueError("answer checker: timeout_s must be > 0 and workers >= 1")
+        self.timeout_s, self.workers, self.memory_mb, self.target = timeout_s, workers, memory_mb, target
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        for _ in range(workers):
+            self._idle.put(None)                          # started on first use
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rader-answers")
+        self._lock = threading.Lock()
+        self._closed = False
+        self.pid = os.getpid()
+        self.checks = self.timeouts = self.crashes = 0
+
+    def check_sync(self, pred: str | None, gold: str | None) -> Verdict:
+        """The verdict on ``pred`` against ``gold``, within ``timeout_s`` of the check starting."""
+        if self._closed:
+            raise RuntimeError("answer checker is closed")
+        worker = self._idle.get()
+        try:
+            if worker is None or not worker.process.is_alive():
+                if worker is not None:
+                    worker.stop()
+                worker = _Worker(self._ctx, self.memory_mb, self.target)
+            worker.conn.send((pred, gold))
+            if worker.conn.poll(self.timeout_s):
+                equal, reason = worker.conn.recv()
+                self._count("checks")
+                return Verdict(bool(equal), str(reason))
+            worker.stop()
+            worker = None
+            self._count("checks", "timeouts")
+            return Verdict(False, f"check exceeded {self.timeout_s:g} s")
+        except (EOFError, OSError, ValueError) as exc:
+            if worker is not None:
+                worker.stop()
+            worker = None
+            self._count("checks", "crashes")
+            return Verdict(False, f"check process died ({type(exc).__name__})")
+        finally:
+            self._idle.put(worker)
+
+    async def check(self, pred: str | None, gold: str | None) -> Verdict:
+        """:meth:`check_sync`, awaited from an event loop without blocking it."""
+        return await asyncio.wrap_future(self._threads.submit(self.check_sync, pred, gold))
+
+    def _count(self, *names: str) -> None:
+        with self._lock:
+            for name in names:
+                setattr(self, name, getattr(self, name) + 1)
+
+    def close(self) -> None:
+        """Stop every worker process (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if worker is not None and os.getpid() == self.pid:
+                worker.stop()
+
+    def __enter__(self) -> AnswerChecker:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+
+_default: AnswerChecker | None = None
+_default_lock = threading.Lock()
+
+
+def default_checker() -> AnswerChecker:
+    """This process's checker, built from the settings on first use (again after a fork)."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.pid != os.getpid() or _default._closed:
+            from rader_queue.settings import get_settings
+
+            s = get_settings()
+            _default = AnswerChecker(timeout_s=s.answer_check_timeout_s, workers=s.answer_check_workers,
+                                     memory_mb=s.answer_check_memory_mb)
+        return _default
+
+
+def _close_default() -> None:
+    if _default is not None and _default.pid == os.getpid():
+        _default.close()
+
+
+atexit.register(_close_default)
