@@ -1,8 +1,9 @@
 """Answer checks in worker processes, each under a hard wall-clock bound.
 
-:class:`AnswerChecker` keeps ``workers`` processes (``spawn``-started, so they share nothing
-with the threads of a Celery worker), each serving one check at a time over a pipe, with its
-address space capped at ``memory_mb``. A check that has not answered after ``timeout_s``
+:class:`AnswerChecker` keeps ``workers`` processes (fresh interpreters running
+``python -m rader_queue.answers.pool``: they share nothing with the threads of a Celery worker
+and never re-import the parent's ``__main__``), each serving one check at a time as JSON lines
+over its stdin/stdout (no pickle), with its address space capped at ``memory_mb``. A check that has not answered after ``timeout_s``
 seconds counts as *not equivalent* (reason ``"check exceeded 5 s"``) and its process is killed;
 a fresh one is started for the next check. A process that dies (out of memory, a crash) is
 replaced the same way. So no answer, however pathological, costs more than the bound, and a
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
-import multiprocessing
 import os
 import queue
+import select
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,13 +38,15 @@ from rader_queue.answers.equivalence import Verdict
 
 log = logging.getLogger("rader_queue.answers")
 
-CheckFunction = Callable[[str | None, str | None], Any]
 
 
-def _serve(conn: Any, memory_mb: int, target: str) -> None:
-    """Body of a worker process: answer ``(pred, gold)`` messages until the pipe closes."""
+def serve(target: str, memory_mb: int) -> None:
+    """Body of a worker process (``python -m rader_queue.answers.pool``): read one JSON
+    ``[pred, gold]`` per line on stdin, write one JSON ``[equal, reason]`` per line on stdout."""
     import importlib
+    import json
     import signal
+    import sys
     import warnings
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C is the parent's to handle
@@ -54,44 +60,72 @@ def _serve(conn: Any, memory_mb: int, target: str) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         except (ImportError, ValueError, OSError):
             pass
+    out = sys.stdout
+    sys.stdout = sys.stderr = open(os.devnull, "w")       # prints of any library go nowhere
     module, _, name = target.partition(":")
     function = getattr(importlib.import_module(module), name)
-    while True:
+    for line in sys.stdin:
         try:
-            pred, gold = conn.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
-            return
-        try:
+            pred, gold = json.loads(line)
             verdict = function(pred, gold)
-            result = (bool(verdict[0]), str(verdict[1]))
+            result = [bool(verdict[0]), str(verdict[1])]
         except MemoryError:
-            result = (False, "check ran out of memory")
+            result = [False, "check ran out of memory"]
         except RecursionError:
-            result = (False, "answer nested too deeply")
+            result = [False, "answer nested too deeply"]
         except Exception as exc:  # noqa: BLE001 - any failure of a check means "not shown equal"
-            result = (False, f"check failed ({type(exc).__name__})")
-        try:
-            conn.send(result)
-        except (OSError, ValueError):
-            return
+            result = [False, f"check failed ({type(exc).__name__})"]
+        out.write(json.dumps(result) + "\n")
+        out.flush()
 
 
 class _Worker:
-    def __init__(self, ctx: Any, memory_mb: int, target: str) -> None:
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_serve, args=(child, memory_mb, target),
-                                   name="rader-answer-check", daemon=True)
-        self.process.start()
-        child.close()
+    """One checking process, spoken to in JSON lines over its stdin/stdout (no pickle, and no
+    re-import of the parent's ``__main__`` as ``multiprocessing``'s spawn would do)."""
+
+    def __init__(self, memory_mb: int, target: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self.process = subprocess.Popen(
+            [sys.executable, "-W", "ignore", "-m", "rader_queue.answers.pool", target, str(memory_mb)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+            close_fds=True)
+        self._buffer = b""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def ask(self, pred: str | None, gold: str | None, timeout_s: float) -> tuple[bool, str] | None:
+        """The worker's answer, or None when it has not answered within ``timeout_s``."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write((json.dumps([pred, gold]) + "\n").encode("utf-8", "surrogatepass"))
+        self.process.stdin.flush()
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise EOFError("answer checker exited")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        equal, reason = json.loads(line)
+        return bool(equal), str(reason)
 
     def stop(self) -> None:
-        try:
-            self.conn.close()
-        except OSError:
-            pass
-        if self.process.is_alive():
+        if self.alive():
             self.process.kill()
-        self.process.join(2)
+        try:
+            self.process.wait(2)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()                            # type: ignore[union-attr]
+            except OSError:
+                pass
 
 
 class AnswerChecker:
@@ -105,7 +139,6 @@ class AnswerChecker:
         if timeout_s <= 0 or workers < 1:
             raise ValueError("answer checker: timeout_s must be > 0 and workers >= 1")
         self.timeout_s, self.workers, self.memory_mb, self.target = timeout_s, workers, memory_mb, target
-        self._ctx = multiprocessing.get_context("spawn")
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         for _ in range(workers):
             self._idle.put(None)                          # started on first use
@@ -121,15 +154,14 @@ class AnswerChecker:
             raise RuntimeError("answer checker is closed")
         worker = self._idle.get()
         try:
-            if worker is None or not worker.process.is_alive():
+            if worker is None or not worker.alive():
                 if worker is not None:
                     worker.stop()
-                worker = _Worker(self._ctx, self.memory_mb, self.target)
-            worker.conn.send((pred, gold))
-            if worker.conn.poll(self.timeout_s):
-                equal, reason = worker.conn.recv()
+                worker = _Worker(self.memory_mb, self.target)
+            answer = worker.ask(pred, gold, self.timeout_s)
+            if answer is not None:
                 self._count("checks")
-                return Verdict(bool(equal), str(reason))
+                return Verdict(*answer)
             worker.stop()
             worker = None
             self._count("checks", "timeouts")
@@ -196,3 +228,7 @@ def _close_default() -> None:
 
 
 atexit.register(_close_default)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))

@@ -16,6 +16,8 @@ Set ``RADER_METRICS_PORT`` (or ``rader-queue worker --metrics-port``) and the wo
 ``rader_llm_cache_hits_total{stage,model}`` answers served from the SQL response cache
 ``rader_problems_in_flight``                coroutines on the worker's shared event loop
                                             (:func:`rader_queue.queue.runtime.in_flight`)
+``rader_event_loop_lag_seconds``            largest callback delay of the shared event loop
+                                            over the last 30 s (:mod:`rader_queue.ops.loop_lag`)
 ``rader_llm_requests_in_flight``            HTTP requests in flight in this process (all
                                             generators registered with :func:`track_generator`)
 ``rader_queue_depth{queue}``                messages waiting in each broker queue (``LLEN`` of
@@ -99,6 +101,20 @@ def _requests_in_flight() -> float:
 
 PROBLEMS_IN_FLIGHT.set_function(_problems_in_flight)
 REQUESTS_IN_FLIGHT.set_function(_requests_in_flight)
+
+# issue 13: how late the worker's shared event loop runs a due callback (max, last 30 s)
+LOOP_LAG = Gauge("rader_event_loop_lag_seconds",
+                 "Largest callback delay of the worker's event loop over the last 30 s",
+                 registry=REGISTRY)
+
+
+def _loop_lag() -> float:
+    from rader_queue.ops import loop_lag
+
+    return loop_lag.max_lag()
+
+
+LOOP_LAG.set_function(_loop_lag)
 
 
 def track_generator(source: Any) -> None:

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from rader_queue.ops import loop_lag
+
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -25,6 +27,7 @@ def loop() -> asyncio.AbstractEventLoop:
         if _loop is None or _loop.is_closed():
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="rader-asyncio", daemon=True).start()
+            loop_lag.watch(_loop)           # issue 13: the loop's lag is a metric and in the heartbeat
         return _loop
 
 
