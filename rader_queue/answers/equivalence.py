@@ -242,6 +242,9 @@ def check(pred: str | None, gold: str | None) -> Verdict:
         return Verdict(False, "empty answer")
     if a == b:
         return Verdict(True, "same after normalisation")
+    if _DECIMAL.match(a) and _DECIMAL.match(b):           # exact at any size, never parsed
+        same = _canonical_decimal(a) == _canonical_decimal(b)
+        return Verdict(same, "same number" if same else "different numbers")
     if len(a) > LONG_ANSWER_CHARS or len(b) > LONG_ANSWER_CHARS:
         return Verdict(False, f"answer of {len(a)} characters is compared as text only, and differs")
     return _Comparer().value(a, b)

@@ -71,6 +71,7 @@ def normalize(answer: str | None) -> str:
     s = _LEFT_RIGHT.sub("", s)
     s = _DEGREES.sub("", s)
     s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    s = s.strip().rstrip(".").strip()
     m = _TEXT_UNIT_TAIL.match(s)
     if m and re.search(r"[\d}]", m.group("body")):
         s = m.group("body")

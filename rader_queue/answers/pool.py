@@ -3,9 +3,10 @@
 :class:`AnswerChecker` keeps ``workers`` processes (fresh interpreters running
 ``python -m rader_queue.answers.pool``: they share nothing with the threads of a Celery worker
 and never re-import the parent's ``__main__``), each serving one check at a time as JSON lines
-over its stdin/stdout (no pickle), with its address space capped at ``memory_mb``. A check that has not answered after ``timeout_s``
-seconds counts as *not equivalent* (reason ``"check exceeded 5 s"``) and its process is killed;
-a fresh one is started for the next check. A process that dies (out of memory, a crash) is
+over its stdin/stdout (nothing is unpickled), with its address space capped at
+``memory_mb``. A check that has not answered after ``timeout_s`` seconds counts as *not
+equivalent* (reason ``"check exceeded 5 s"``) and its process is killed; a fresh one is started
+for the next check (its start-up is not counted against any check's bound). A process that dies (out of memory, a crash) is
 replaced the same way. So no answer, however pathological, costs more than the bound, and a
 hung check never holds a slot.
 
@@ -38,6 +39,8 @@ from rader_queue.answers.equivalence import Verdict
 
 log = logging.getLogger("rader_queue.answers")
 
+STARTUP_TIMEOUT_S = 120.0        # a worker's interpreter start and imports (not a check)
+
 
 
 def serve(target: str, memory_mb: int) -> None:
@@ -64,6 +67,9 @@ def serve(target: str, memory_mb: int) -> None:
     sys.stdout = sys.stderr = open(os.devnull, "w")       # prints of any library go nowhere
     module, _, name = target.partition(":")
     function = getattr(importlib.import_module(module), name)
+    function("1", "1")                                    # warm up (imports, caches) before "ready"
+    out.write('"ready"\n')
+    out.flush()
     for line in sys.stdin:
         try:
             pred, gold = json.loads(line)
@@ -80,8 +86,9 @@ def serve(target: str, memory_mb: int) -> None:
 
 
 class _Worker:
-    """One checking process, spoken to in JSON lines over its stdin/stdout (no pickle, and no
-    re-import of the parent's ``__main__`` as ``multiprocessing``'s spawn would do)."""
+    """One checking process, spoken to in JSON lines over its stdin/stdout (nothing is
+    unpickled, and no re-import of the parent's ``__main__`` as ``multiprocessing``'s spawn
+    would do)."""
 
     def __init__(self, memory_mb: int, target: str) -> None:
         env = dict(os.environ)
@@ -97,9 +104,23 @@ class _Worker:
 
     def ask(self, pred: str | None, gold: str | None, timeout_s: float) -> tuple[bool, str] | None:
         """The worker's answer, or None when it has not answered within ``timeout_s``."""
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
         self.process.stdin.write((json.dumps([pred, gold]) + "\n").encode("utf-8", "surrogatepass"))
         self.process.stdin.flush()
+        line = self.read_line(timeout_s)
+        if line is None:
+            return None
+        equal, reason = json.loads(line)
+        return bool(equal), str(reason)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Wait for the worker's start-up (interpreter, imports) to finish: start-up time never
+        counts against a check's bound."""
+        if self.read_line(timeout_s) != b'"ready"':
+            raise EOFError("answer checker did not start")
+
+    def read_line(self, timeout_s: float) -> bytes | None:
+        assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         deadline = time.monotonic() + timeout_s
         while b"\n" not in self._buffer:
@@ -111,8 +132,7 @@ class _Worker:
                 raise EOFError("answer checker exited")
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
-        equal, reason = json.loads(line)
-        return bool(equal), str(reason)
+        return line
 
     def stop(self) -> None:
         if self.alive():
@@ -158,6 +178,7 @@ class AnswerChecker:
                 if worker is not None:
                     worker.stop()
                 worker = _Worker(self.memory_mb, self.target)
+                worker.wait_ready(STARTUP_TIMEOUT_S)
             answer = worker.ask(pred, gold, self.timeout_s)
             if answer is not None:
                 self._count("checks")
