@@ -98,6 +98,7 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
             close_fds=True)
         self._buffer = b""
+        self.ready = False
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -118,6 +119,7 @@ class _Worker:
         counts against a check's bound."""
         if self.read_line(timeout_s) != b'"ready"':
             raise EOFError("answer checker did not start")
+        self.ready = True
 
     def read_line(self, timeout_s: float) -> bytes | None:
         assert self.process.stdout is not None
@@ -178,13 +180,14 @@ class AnswerChecker:
                 if worker is not None:
                     worker.stop()
                 worker = _Worker(self.memory_mb, self.target)
+            if not worker.ready:
                 worker.wait_ready(STARTUP_TIMEOUT_S)
             answer = worker.ask(pred, gold, self.timeout_s)
             if answer is not None:
                 self._count("checks")
                 return Verdict(*answer)
             worker.stop()
-            worker = None
+            worker = _Worker(self.memory_mb, self.target)    # starts now, while the slot waits
             self._count("checks", "timeouts")
             return Verdict(False, f"check exceeded {self.timeout_s:g} s")
         except (EOFError, OSError, ValueError) as exc:
