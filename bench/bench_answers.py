@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rader_queue.answers.equivalence import split_top  # noqa: E402
 from rader_queue.answers.pool import AnswerChecker  # noqa: E402
 from rader_queue.datasets import load_problems  # noqa: E402
 from rader_queue.settings import get_settings  # noqa: E402
@@ -38,7 +39,7 @@ INT = re.compile(r"^-?\d+$")
 DEC = re.compile(r"^-?\d+\.\d+$")
 FRAC = re.compile(r"^(-?)\\[dt]?frac\{(-?\d+)\}\{(\d+)\}$")
 TUPLE = re.compile(r"^\((-?\d+),\s*(-?\d+)\)$")
-SUM = re.compile(r"^([^+\-]+)\+([^+\-]+)$")
+THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+$")
 
 
 def math_verify_check(pred: str, gold: str) -> tuple[bool, str]:
@@ -118,12 +119,14 @@ def rewrites(gold: str, rng: random.Random) -> list[tuple[str, str]]:
         m3 = re.fullmatch(r"\\frac\{(\d*)\\pi\}\{(\d+)\}", g)
         if m3:
             out.append(("pi:coefficient", f"\\frac{{{m3.group(1) or 1}}}{{{m3.group(2)}}}\\pi"))
-    m = SUM.match(g)
-    if m and "," not in g and "=" not in g:
-        out.append(("sum:commuted", f"{m.group(2)}+{m.group(1)}"))
+    terms = split_top(g, "+")
+    if len(terms) == 2 and all(t.strip() for t in terms) and "," not in g and "=" not in g \
+            and "\\pm" not in g and not split_top(terms[1], "-")[1:] and not terms[1].strip().startswith("-"):
+        out.append(("sum:commuted", f"{terms[1].strip()} + {terms[0].strip()}"))
     parts = [p.strip() for p in g.split(",")]
     if len(parts) > 1 and not g.startswith(("(", "[", "\\{", "\\left")) and "\\" not in g \
-            and len(set(parts)) == len(parts) and all(INT.match(p) for p in parts):
+            and len(set(parts)) == len(parts) and all(INT.match(p) for p in parts) \
+            and not THOUSANDS.match(g.replace(" ", "")):
         shuffled = parts[:]
         while shuffled == parts:
             rng.shuffle(shuffled)
@@ -133,6 +136,9 @@ def rewrites(gold: str, rng: random.Random) -> list[tuple[str, str]]:
         items = [p.strip() for p in m.group(1).split(",")]
         if len(set(items)) == len(items):
             out.append(("set:reordered", "\\{" + ", ".join(reversed(items)) + "\\}"))
+    if "\\begin{pmatrix}" in g:
+        out.append(("matrix:spacing", g.replace("&", " & ").replace("\\\\", " \\\\ ")))
+        out.append(("matrix:bmatrix", g.replace("pmatrix", "bmatrix")))
     return out
 
 
@@ -174,8 +180,11 @@ def near_misses(gold: str) -> list[tuple[str, str]]:
     m = re.fullmatch(r"(\d+)\\pi", g)
     if m:
         out.append(("pi:coefficient+1", f"{int(m.group(1)) + 1}\\pi"))
-    m = re.fullmatch(r"(.*?)(\d+)(\D*)", g)
-    if not out and m and "\\" in g:                   # any other answer with a number in it
+    m = re.fullmatch(r"(\\begin\{pmatrix\})(.*?)(\\\\|&)(.*?)((?:\\\\|&).*)", g)
+    if m and m.group(2).strip() != m.group(4).strip():
+        out.append(("matrix:swapped-cells", m.group(1) + m.group(4) + m.group(3) + m.group(2) + m.group(5)))
+    m = re.fullmatch(r"(\D*)(\d+)(.*)", g)
+    if not out and m and "\\" in g:                   # any other answer: its first number + 1
         out.append(("latex:number+1", f"{m.group(1)}{int(m.group(2)) + 1}{m.group(3)}"))
     return out
 
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     executions = int(sentinel.exists())
 
     rows: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
-    wrong, mv_only_wrong = [], collections.Counter()
+    wrong, mv_only_wrong = [], collections.defaultdict(list)
     for pair, v, w in zip(pairs, mine, theirs):
         cat = pair[1]
         row = rows[cat]
@@ -277,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         if v.equal != pair[4]:
             wrong.append((pair, v, w))
         elif w is not None and w.equal != pair[4]:
-            mv_only_wrong[cat] += 1
+            mv_only_wrong[cat].append((pair, w))
 
     width = max(len(c) for c in rows) + 2
     print(f"\n{'category':<{width}}{'pairs':>7}{'ours':>9}{'math-verify':>13}{'agree':>8}")
@@ -300,9 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{cat}] gold={gold[:60]!r} candidate={cand[:60]!r} label={label} ours={v.equal} "
               f"({v.reason[:60]}) math-verify={mvs}")
     if mv_only_wrong:
-        print("\npairs where only math-verify disagrees with the label, by category:")
-        for cat, count in mv_only_wrong.most_common():
-            print(f"  {cat}: {count}")
+        print("\npairs where only math-verify disagrees with the label, by category (first 3 each):")
+        for cat, items in sorted(mv_only_wrong.items(), key=lambda kv: -len(kv[1])):
+            print(f"  {cat}: {len(items)}")
+            for (source, _, gold, cand, label), w in items[:3]:
+                print(f"      gold={gold[:60]!r} candidate={cand[:60]!r} label={label} "
+                      f"math-verify={w.equal} ({w.reason})")
     return 0
 
 

@@ -7,7 +7,8 @@ wall time) decides in this order, and says why in :attr:`Verdict.reason`:
 2. both are plain decimal numbers: compared digit by digit, exact at any size
    (``10456`` ≠ ``10455``, ``920.26`` ≠ ``920.25``, ``5.0`` = ``5``);
 3. structures: tuples and intervals (ordered, brackets must match), sets and bare lists
-   (unordered), unions of intervals (unordered), matrices (by cell), equations (by sides);
+   (unordered), unions of intervals (unordered), matrices (by cell), equations (by sides),
+   ``a \\pm b`` (the set of ``a + b`` and ``a - b``);
 4. scalars are parsed by the restricted parser (:mod:`~rader_queue.answers.latex`, which never
    evaluates text) into exact SymPy values: rationals compare exactly (``\\frac{15310}{256}`` ≠
    ``\\frac{15309}{256}``, ``0.5`` = ``\\frac12``); expressions with variables are equal when
@@ -114,6 +115,11 @@ def structure(s: str) -> tuple:
     sides = split_top(s, "=")
     if len(sides) == 2:
         return ("eq", sides[0], sides[1])
+    for pm, signs in (("\\pm", ("+", "-")), ("\\mp", ("-", "+"))):
+        halves = split_top(s, pm)
+        if len(halves) == 2:                 # "a \pm b": the set {a + b, a - b}
+            return ("set", [halves[0] + signs[0] + "(" + halves[1] + ")",
+                            halves[0] + signs[1] + "(" + halves[1] + ")"])
     return ("scalar", s)
 
 

@@ -167,7 +167,7 @@ class _Parser:
                 return value
 
     def starts_atom(self, tok: str) -> bool:
-        if tok[0].isdigit() or tok[0] == "." or tok.isalpha() or tok in ("(", "[", "\\{", "\\lfloor", "\\lceil"):
+        if tok[0].isdigit() or (tok[0] == "." and len(tok) > 1) or tok.isalpha() or tok in ("(", "[", "\\{", "\\lfloor", "\\lceil"):
             return True
         return tok.startswith("\\") and tok[1:] in (_GREEK | set(_FUNCTIONS) | _WRAPPERS |
                                                      {"frac", "sqrt", "pi", "infty", "binom"})
@@ -244,7 +244,7 @@ class _Parser:
 
     def _primary(self) -> sympy.Expr:
         tok = self.take()
-        if tok[0].isdigit() or tok[0] == ".":
+        if tok[0].isdigit() or (tok[0] == "." and len(tok) > 1):
             return decimal_to_rational(tok)
         if tok in ("(", "[", "{", "\\{"):
             return self.group(_OPEN_CLOSE[tok])
