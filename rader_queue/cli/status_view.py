@@ -104,6 +104,7 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
     status = snapshot()
     if not watch:
         console.print(render(status))
+        _print_workers()
         return
     if not console.is_terminal:
         # A pipe or a log: a Live view would only print at the end. Print changes as lines.
@@ -121,9 +122,19 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
             time.sleep(interval)
             status = snapshot()
         console.print(render(status))
+        _print_workers()
         return
     with Live(render(status), console=console, refresh_per_second=4) as live:
         while not finished(status):
             time.sleep(interval)
             status = snapshot()
             live.update(render(status))
+
+
+def _print_workers() -> None:
+    """Live workers and their event-loop lag, from the heartbeats (issue 13)."""
+    from rader_queue.ops.loop_lag import workers_line
+
+    line = workers_line()
+    if line:
+        console.print(line, markup=False, highlight=False)
