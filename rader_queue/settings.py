@@ -8,6 +8,7 @@
     RADER_LLM_*          generator endpoint (OpenAI-compatible or Azure)
     RADER_EMBEDDER_*     embedder: in-process model name/path, or a remote /v1/embeddings URL
     RADER_WATCHDOG_*     worker heartbeat period and stall exit (see rader_queue.queue.watchdog)
+    RADER_ANSWER_CHECK_* bound, processes and memory of answer checks (rader_queue.answers.pool)
 
 Secrets are ``SecretStr``: they never print, and ``redacted()`` gives a safe dict for logs.
 """
