@@ -289,6 +289,11 @@ class _Parser:
             return self.symbol(name)
         if name in _WRAPPERS:
             return self.argument()
+        if name == "log" and self.peek() == "_":            # \log_b x
+            self.take()
+            base = self.argument()
+            value = sympy.log(self.power(), base)
+            return value
         if name in _FUNCTIONS:
             power = None
             if self.peek() == "^":

@@ -28,8 +28,10 @@ _UNIT_WORD = "|".join(sorted(_UNITS, key=len, reverse=True))
 _TRAILING_UNITS = re.compile(r"^(?P<num>[-+]?[\d.,/{}\\a-z]*?\d\}?)\s*(?:(?:" + _UNIT_WORD
                              + r")(?![a-zA-Z])\s*(?:\^\s*\{?\d\}?)?\s*)+$")
 _TEXT_UNIT_TAIL = re.compile(r"^(?P<body>.*?\S)\s*\\(?:text|mbox|mathrm)\s*\{\s*[a-zA-Z ]*\}\s*(?:\^\s*\{?\d\}?)?$")
-_LHS_VARIABLE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)\s*(?:=|\\in(?![a-zA-Z]))(?P<rhs>.*)$",
-                           re.S)
+_LHS_VARIABLE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?(?:\([a-zA-Z]\))?|\\[a-zA-Z]+)\s*"
+                           r"(?:=|\\in(?![a-zA-Z]))(?P<rhs>.*)$", re.S)
+_MIXED_NUMBER = re.compile(r"^(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
+_EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset)(?![a-zA-Z])|\\\{\s*\\\}")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _COMMAND_SPACE = re.compile(r"(\\[a-zA-Z]+ )|\s+")
@@ -90,6 +92,11 @@ def normalize(answer: str | None) -> str:
         low = " ".join(s.lower().split())
         return _BOOLEAN.get(low, low)
     s = _squash_spaces(s)
+    s = _EMPTY_SET.sub("\\\\emptyset", s)
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
+    m = _MIXED_NUMBER.match(s)
+    if m and int(m.group(4)) > int(m.group(3)) > 0:      # "2\frac{1}{4}" is 9/4 (a mixed number)
+        whole, num, den = int(m.group(2)), int(m.group(3)), int(m.group(4))
+        s = f"{m.group(1)}\\frac{{{whole * den + num}}}{{{den}}}"
     return s
