@@ -76,7 +76,8 @@ def _fmt_dec(value: Fraction) -> str | None:
 def rewrites(gold: str, rng: random.Random) -> list[tuple[str, str]]:
     """(category, candidate) pairs that mean the same as ``gold``."""
     g = gold.strip()
-    out = [("identity", g), ("spacing", " " + g.replace(",", ", ") + " ")]
+    spaced = g if re.search(r"\d,(?:\\!)?\d{3}", g) else g.replace(",", ", ")   # not "1,\!000"
+    out = [("identity", g), ("spacing", " " + spaced + " ")]
     if INT.match(g):
         n = int(g)
         out += [("int:x=", f"x = {n}"), ("int:.0", f"{n}.0"), ("int:units", f"{n}\\text{{ units}}"),
@@ -119,7 +120,7 @@ def rewrites(gold: str, rng: random.Random) -> list[tuple[str, str]]:
         m3 = re.fullmatch(r"\\frac\{(\d*)\\pi\}\{(\d+)\}", g)
         if m3:
             out.append(("pi:coefficient", f"\\frac{{{m3.group(1) or 1}}}{{{m3.group(2)}}}\\pi"))
-    terms = split_top(g, "+")
+    terms = split_top(g.rstrip(". "), "+")
     if len(terms) == 2 and all(t.strip() for t in terms) and "," not in g and "=" not in g \
             and "\\pm" not in g and not split_top(terms[1], "-")[1:] and not terms[1].strip().startswith("-"):
         out.append(("sum:commuted", f"{terms[1].strip()} + {terms[0].strip()}"))
