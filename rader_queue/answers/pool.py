@@ -63,6 +63,14 @@ def serve(target: str, memory_mb: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         except (ImportError, ValueError, OSError):
             pass
+    parent = os.getppid()
+
+    def orphan_watch() -> None:                           # the parent died mid-check: stop too
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=orphan_watch, daemon=True).start()
     out = sys.stdout
     sys.stdout = sys.stderr = open(os.devnull, "w")       # prints of any library go nowhere
     module, _, name = target.partition(":")
