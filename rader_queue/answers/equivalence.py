@@ -227,7 +227,10 @@ def compare_expressions(x: sympy.Expr, y: sympy.Expr) -> Verdict:
             same = sx == sy
             return Verdict(same, "same number" if same else "different numbers")
         return Verdict(False, "a rational number and an irrational one")
-    vx, vy = complex(x.evalf(30)), complex(y.evalf(30))
+    try:
+        vx, vy = complex(x.evalf(30)), complex(y.evalf(30))
+    except (TypeError, ValueError, ArithmeticError):
+        return Verdict(False, "not a number that can be evaluated")
     scale = max(abs(vx), abs(vy))
     if scale != scale or scale == float("inf"):
         return Verdict(False, "not a finite number")

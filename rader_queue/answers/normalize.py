@@ -28,7 +28,8 @@ _UNIT_WORD = "|".join(sorted(_UNITS, key=len, reverse=True))
 _TRAILING_UNITS = re.compile(r"^(?P<num>[-+]?[\d.,/{}\\a-z]*?\d\}?)\s*(?:(?:" + _UNIT_WORD
                              + r")(?![a-zA-Z])\s*(?:\^\s*\{?\d\}?)?\s*)+$")
 _TEXT_UNIT_TAIL = re.compile(r"^(?P<body>.*?\S)\s*\\(?:text|mbox|mathrm)\s*\{\s*[a-zA-Z ]*\}\s*(?:\^\s*\{?\d\}?)?$")
-_LHS_VARIABLE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?(?:\([a-zA-Z]\))?|\\[a-zA-Z]+)\s*"
+_LHS_VARIABLE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?(?:\([a-zA-Z]\))?|\\(?:alpha|beta|gamma|delta|"
+                           r"theta|phi|varphi|omega|lambda|mu|sigma|rho|tau|psi)(?![a-zA-Z]))\s*"
                            r"(?:=|\\in(?![a-zA-Z]))(?P<rhs>.*)$", re.S)
 _MIXED_NUMBER = re.compile(r"^(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset)(?![a-zA-Z])|\\\{\s*\\\}")
