@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     watchdog_interval_s: float = 5.0
     watchdog_stall_s: float = 120.0
 
+    # --- graceful drain and Slurm (issue 19) ------------------------------------------------
+    # on SIGTERM a worker stops taking messages and gives the problems in flight this long to
+    # finish before handing them back (rader_queue.queue.drain)
+    drain_grace_s: float = 30.0
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

@@ -110,7 +110,10 @@ def worker(
         argv += ["-n", hostname]
     for noisy in ("httpx", "openai", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from rader_queue.queue import drain
     from rader_queue.queue.watchdog import run_worker
+
+    drain.install()                         # SIGTERM: stop taking messages, hand back, exit 0
 
     code = run_worker(celery_app, argv)     # non-zero when Celery stopped on an error
     if code:
@@ -274,7 +277,7 @@ def run_embedded(
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
     from rader_queue.cli import (dataset_commands, eval_commands, llm_commands, report_commands,
-                                 retrieval_commands, train_commands)
+                                 retrieval_commands, slurm_commands, train_commands)
 
     app.add_typer(llm_commands.llm_app, name="llm")
     app.add_typer(retrieval_commands.corpus_app, name="corpus")
@@ -284,6 +287,7 @@ def _register_stage_commands() -> None:
     app.command("train")(train_commands.train)
     app.add_typer(eval_commands.eval_app, name="eval")
     app.command("report")(report_commands.report)
+    app.add_typer(slurm_commands.slurm_app, name="slurm")
 
 
 _register_stage_commands()
