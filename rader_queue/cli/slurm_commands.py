@@ -217,14 +217,21 @@ def status(
 @friendly_errors
 def down(
     run: Annotated[str, typer.Argument(help="Run name.")],
+    now: Annotated[bool, typer.Option("--now", help="Plain scancel: every process gets SIGTERM at once, the model server included (problems in flight fail over to other replicas).")] = False,
 ) -> None:
-    """Cancel the run's replica jobs; their workers drain (problems in flight are handed back)."""
+    """Stop the run's replica jobs. By default only each job script gets SIGTERM: its workers
+    drain while the model server still answers, then the job ends."""
     from rader_queue.slurm import cluster
     from rader_queue.slurm.spec import job_prefix
 
     jobs = cluster.squeue(job_prefix(run))
-    cluster.scancel([job.job_id for job in jobs])
-    console.print(f"cancelled {len(jobs)} job(s): {' '.join(str(j.job_id) for j in jobs) or '-'}")
+    running = [j.job_id for j in jobs if j.state == "RUNNING"]
+    if now:
+        cluster.scancel([job.job_id for job in jobs])
+    else:
+        cluster.scancel([j.job_id for j in jobs if j.state != "RUNNING"])   # pending: just go
+        cluster.scancel(running, signal="TERM", batch=True)
+    console.print(f"stopped {len(jobs)} job(s): {' '.join(str(j.job_id) for j in jobs) or '-'}")
 
 
 @slurm_app.command("remaining", hidden=True)

@@ -75,9 +75,11 @@ def squeue(prefix: str | None = None, env: Mapping[str, str] | None = None) -> l
     return jobs
 
 
-def scancel(job_ids: list[int], signal: str | None = None,
+def scancel(job_ids: list[int], signal: str | None = None, batch: bool = False,
             env: Mapping[str, str] | None = None) -> None:
+    """Cancel jobs, or with ``signal`` only signal them (``batch``: the job script alone)."""
     if not job_ids:
         return
-    argv = ["scancel"] + ([f"--signal={signal}"] if signal else []) + [str(j) for j in job_ids]
+    argv = (["scancel"] + ([f"--signal={signal}"] if signal else []) + (["--batch"] if batch else [])
+            + [str(j) for j in job_ids])
     _run(argv, env=env)

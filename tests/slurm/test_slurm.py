@@ -108,6 +108,12 @@ def test_scancel_mid_run_hands_back(slurm_cluster, rader_env, tmp_path):
     t0 = time.monotonic()
     slurm_cluster.run("scancel", str(victim))
 
+    def handed_back() -> bool:
+        running = _running_by_worker(run)
+        return all((running.get(j) or "").rpartition(":")[2] not in victim_pids() for j in held)
+    wait_for(handed_back, 120, interval=0.2, what="the victim's jobs handed back")
+    back_s = time.monotonic() - t0
+
     def picked_up() -> bool:
         running = _running_by_worker(run)
         states = job_states(run)
@@ -124,8 +130,9 @@ def test_scancel_mid_run_hands_back(slurm_cluster, rader_env, tmp_path):
     dups = sum(natural_key_duplicates().values())
     with session_scope() as s:
         attempts = {j: a for j, a in s.execute(select(Job.id, Job.attempts).where(Job.id.in_(held)))}
-    figure("slurm-scancel", f"{len(held)} job(s) in flight on the cancelled replica running "
-           f"again {again_s:.1f}s after scancel; {n}/{n} done, {dups} duplicate rows; "
+    figure("slurm-scancel", f"{len(held)} job(s) in flight on the cancelled replica handed "
+           f"back {back_s:.1f}s and running again {again_s:.1f}s after scancel (the other "
+           f"replica's slots were busy until then); {n}/{n} done, {dups} duplicate rows; "
            f"attempts of the handed-back jobs {sorted(attempts.values())}")
     assert dups == 0
     assert not {k: v for k, v in run_consistency(run).items() if v}
