@@ -77,6 +77,11 @@ def up(
     from rader_queue.settings import get_settings
     from rader_queue.slurm.jobs import ReplicaOptions, plan_up, run_uses_dense
 
+    from rader_queue.slurm.spec import check_name
+
+    check_name(run, "run name")
+    resources = _resources(time=time, partition=partition, account=account, qos=qos, cpus=cpus,
+                           mem=mem, cpu_only=cpu_only, signal_lead_s=signal_lead, extra=extra)
     settings = get_settings()
     serve_embedder = None
     if server == "vllm" and not no_embedder:
@@ -87,8 +92,6 @@ def up(
                           server=server, model=model, embedder=serve_embedder,
                           server_args=server_args, drain_grace_s=drain_grace,
                           max_requeues=max_requeues, check_every_s=check_every)
-    resources = _resources(time=time, partition=partition, account=account, qos=qos, cpus=cpus,
-                           mem=mem, cpu_only=cpu_only, signal_lead_s=signal_lead, extra=extra)
     _finish(plan_up(run, opts, resources, directory), dry_run)
 
 
