@@ -81,6 +81,9 @@ def worker(
     metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (default: RADER_METRICS_PORT; address RADER_METRICS_ADDRESS, default 127.0.0.1).")] = None,
 ) -> None:
     """Start a Celery worker consuming the given queues (events on, for Flower)."""
+    from rader_queue.queue import drain
+
+    drain.install()                         # SIGTERM: stop taking messages, hand back, exit 0
     if metrics_port is not None:
         import os
 
@@ -110,10 +113,7 @@ def worker(
         argv += ["-n", hostname]
     for noisy in ("httpx", "openai", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from rader_queue.queue import drain
     from rader_queue.queue.watchdog import run_worker
-
-    drain.install()                         # SIGTERM: stop taking messages, hand back, exit 0
 
     code = run_worker(celery_app, argv)     # non-zero when Celery stopped on an error
     if code:

@@ -139,12 +139,26 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
                          name="rader-drain", daemon=True).start()
         if callable(previous):
             previous(signum, frame)
+        # Later SIGTERMs are ignored by the kernel itself: Python restores the default action
+        # of its handled signals while the interpreter shuts down, and a second SIGTERM then
+        # (scancel reaches every process, the job script forwards one more) would end a
+        # drained worker with 143 instead of 0.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     platforms.signals["SIGTERM"] = on_term
 
 
+def _before_start(signum: int, frame: Any) -> None:
+    # SIGTERM while the worker still starts (imports, broker connection): nothing has been
+    # taken yet, so there is nothing to hand back. (Celery replaces this handler with its own
+    # warm shutdown while it sets up, and _on_worker_ready that one with the drain.)
+    log.warning("drain: SIGTERM before the worker started; exiting %d", EXIT_DRAINED)
+    _exit(EXIT_DRAINED)
+
+
 def install() -> None:
-    """Connect the drain to this worker process (``rader-queue worker`` calls it)."""
+    """Connect the drain to this worker process (``rader-queue worker`` calls it first thing)."""
     from celery import signals
 
+    signal.signal(signal.SIGTERM, _before_start)
     signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="rader-drain")

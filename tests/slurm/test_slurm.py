@@ -6,6 +6,7 @@ Each case prints one ``FIGURE <case>: ...`` line (``-s`` shows them)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -27,8 +28,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 def _enqueue(run: str, n: int) -> None:
+    # A seed of its own per run: the response cache is keyed by prompt and seed, and a run
+    # answered from another test's cache would finish before anything could interrupt it.
+    seed = int(hashlib.sha256(run.encode()).hexdigest()[:6], 16)
     enqueue_dataset("MATH", split="test", limit=n, run_name=run,
-                    config=build_run_config(**SMALL_MCTS), echo=lambda m: None)
+                    config=build_run_config(**SMALL_MCTS, seed=seed), echo=lambda m: None)
 
 
 def _env(rader_env: dict, cluster, tmp_path: Path, **extra: object) -> dict[str, str]:
