@@ -164,3 +164,40 @@ def test_time_limit_drains_before_the_limit(slurm_cluster, rader_env, tmp_path):
     assert "DUE TO TIME LIMIT" not in text
     assert state == "COMPLETED"
     assert _running_by_worker(run) == {}
+
+
+def test_time_limit_requeues_and_the_run_continues(slurm_cluster, rader_env, tmp_path):
+    """The resubmission policy: at the time-limit signal the replica drains, requeues itself
+    while the run has work, and its next allocation continues the run to the end."""
+    run, n = "slurm-requeue", 8
+    _enqueue(run, n)
+    env = _env(rader_env, slurm_cluster, tmp_path)
+    ids = _up(env, run, tmp_path, "--replicas", "1", "--workers-per-replica", "2",
+              "--in-flight", "2", "--server-args", "--time-scale 1.0", "--time", "1",
+              "--signal-lead", "30", "--drain-grace", "5", "--max-requeues", "6")
+    log = tmp_path / "jobs" / run / "logs" / f"rader-{run}-r1-{ids[0]}.out"
+
+    def stamp(pattern: str) -> float | None:
+        import datetime as dt
+
+        text = log.read_text(errors="replace") if log.exists() else ""
+        found = re.search(r"^(\S+Z) rader\[\d+\]: " + pattern, text, re.M)
+        return dt.datetime.fromisoformat(found.group(1).replace("Z", "+00:00")).timestamp() if found else None
+
+    wait_for(lambda: stamp(r"requeueing") is not None, 240, interval=1, what="a requeue")
+    wait_for(lambda: stamp(r"started \d+ worker.*\n(?:.*\n)*?.*restart 1") is not None
+             or stamp(r".*restart 1") is not None, 300, interval=1, what="the requeued job to run")
+    wait_states(run, {JobState.DONE: n}, 900)
+    wait_for(lambda: _finished(slurm_cluster, run), 180, what="the replica job to end")
+    text = log.read_text(errors="replace")
+    back_s = stamp(r".*restart 1") - stamp(r"SIGUSR1")
+    restarts = max(int(r) for r in re.findall(r"restart (\d+)", text))
+    drained = re.findall(r"worker \d \(pid \d+\) exited 0", text)
+    figure("slurm-requeue", f"{n}/{n} done over {restarts + 1} allocations of job {ids[0]}; "
+           f"{back_s:.0f}s from the time-limit signal to the requeued job running again "
+           f"(Slurm holds a requeued job ~2 min); {len(drained)} worker exits with 0")
+    assert restarts >= 1
+    assert "DUE TO TIME LIMIT" not in text
+    assert not re.findall(r"worker \d \(pid \d+\) exited [1-9]", text)
+    assert not any(natural_key_duplicates().values())
+    assert not {k: v for k, v in run_consistency(run).items() if v}
