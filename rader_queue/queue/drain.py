@@ -58,12 +58,13 @@ def hand_back(job_ids: list[int], reason: str = "handed back: worker shut down")
 
 
 def _return_messages(app: Any) -> tuple[int, int]:
-    """Requeue the messages of the requests still running (reject with requeue); a message
-    that cannot be rejected is published again instead. Returns (requeued, republished)."""
+    """Requeue the messages of the requests still running, and of those received and waiting
+    (a retry's countdown), by rejecting them with requeue; a message that cannot be rejected is
+    published again instead. Returns (requeued, republished)."""
     from celery.worker import state
 
     requeued = republished = 0
-    for request in list(state.active_requests):
+    for request in {*state.active_requests, *state.reserved_requests}:
         if request.acknowledged:
             continue
         try:
