@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     answer_check_workers: int = Field(2, ge=1)
     answer_check_memory_mb: int = Field(2048, ge=0)
 
+    # --- graceful drain and Slurm (issue 19) ------------------------------------------------
+    # on SIGTERM a worker stops taking messages and gives the problems in flight this long to
+    # finish before handing them back (rader_queue.queue.drain)
+    drain_grace_s: float = 30.0
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

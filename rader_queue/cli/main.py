@@ -81,6 +81,9 @@ def worker(
     metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (default: RADER_METRICS_PORT; address RADER_METRICS_ADDRESS, default 127.0.0.1).")] = None,
 ) -> None:
     """Start a Celery worker consuming the given queues (events on, for Flower)."""
+    from rader_queue.queue import drain
+
+    drain.install()                         # SIGTERM: stop taking messages, hand back, exit 0
     if metrics_port is not None:
         import os
 
@@ -274,7 +277,7 @@ def run_embedded(
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
     from rader_queue.cli import (dataset_commands, eval_commands, llm_commands, report_commands,
-                                 retrieval_commands, train_commands)
+                                 retrieval_commands, slurm_commands, train_commands)
 
     app.add_typer(llm_commands.llm_app, name="llm")
     app.add_typer(retrieval_commands.corpus_app, name="corpus")
@@ -284,6 +287,7 @@ def _register_stage_commands() -> None:
     app.command("train")(train_commands.train)
     app.add_typer(eval_commands.eval_app, name="eval")
     app.command("report")(report_commands.report)
+    app.add_typer(slurm_commands.slurm_app, name="slurm")
 
 
 _register_stage_commands()
