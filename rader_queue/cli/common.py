@@ -32,7 +32,7 @@ def friendly_errors(fn: F) -> F:
             code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
             # soft_wrap: one line however long (logs and grep see the whole message)
             err_console.print(f"[bold red]error:[/] {escaped(exc)}", highlight=False,
-                              markup=True, soft_wrap=True)
+                              markup=True, emoji=False, soft_wrap=True)
             raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]

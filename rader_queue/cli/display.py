@@ -53,7 +53,8 @@ def cell(value: object, style: str = "", *, limit: int | None = None) -> Text:
 
 
 def escaped(value: object, **kw) -> str:
-    """Cleaned data for a string that Rich parses as markup (``[`` escaped)."""
+    """Cleaned data for a string that Rich parses as markup (``[`` escaped). Emoji codes such as
+    ``:smile:`` are not escaped: print such strings with ``emoji=False``."""
     return escape(clean(value, **kw))
 
 
