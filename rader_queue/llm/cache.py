@@ -56,8 +56,9 @@ class CachedResponse:
 
 
 def _well_formed(texts: object, n: int | None) -> bool:
+    """n texts, at least one of them not blank (the generator's rule for a usable reply)."""
     return (isinstance(texts, list) and bool(texts) and (n is None or len(texts) == n)
-            and all(isinstance(t, str) and t.strip() for t in texts))
+            and all(isinstance(t, str) for t in texts) and any(t.strip() for t in texts))
 
 
 class ResponseCache:

@@ -214,15 +214,22 @@ class Generator:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self._request(
-                    messages, 1, None if seed is None else seed + i, params)) for i in range(n)]
+                    messages, 1, None if seed is None else seed + i, params, allow_empty=True))
+                    for i in range(n)]
         except* GenerationFailed as failures:
             raise failures.exceptions[0] from None
         results = [t.result() for t in tasks]
+        if not any(text.strip() for r in results for text in r[0]):   # judged together
+            core = self._core
+            raise GenerationFailed(f"chat completion ({core.model} at {core.base_url}) failed",
+                                   attempts=max(r[3] for r in results),
+                                   last_error=f"BadReply: all {n} replies have empty content")
         return ([r[0][0] for r in results], sum(r[1] for r in results),
                 sum(r[2] for r in results), max(r[3] for r in results),
                 merge_finish(*(r[4] for r in results)))
 
-    async def _request(self, messages, n, seed, params) -> tuple[list[str], int, int, int, str]:
+    async def _request(self, messages, n, seed, params,
+                       allow_empty: bool = False) -> tuple[list[str], int, int, int, str]:
         core = self._core
         client, sem = core.bound()
         kwargs: dict[str, Any] = dict(model=core.model, messages=messages, n=n,
@@ -251,7 +258,7 @@ class Generator:
             finally:
                 body_cap.reset(token)
                 core.in_flight -= 1
-            return parse_reply(reply, max_tokens)
+            return parse_reply(reply, max_tokens, allow_empty=allow_empty)
 
         parsed, attempts = await call_with_retries(
             once, core.policy, gate=sem, what=f"chat completion ({core.model} at {core.base_url})",

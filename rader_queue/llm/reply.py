@@ -9,9 +9,12 @@ A reply is untrusted input. Before its text reaches the search, SQL or metrics:
   escaped surrogate pairs, plus 64 KiB for the envelope) while it is read, so a 1 MB reply is
   refused after the first ~100 KB instead of being held in memory; compressed bodies are not
   accepted (a small gzip body can expand without bound), and the request asks for none.
-* **Content must be usable.** No choices, a ``null`` content, or content that is empty or only
-  whitespace is a :class:`BadReply` (retried within the policy's bad-reply budget, then a clear
-  :class:`~rader_queue.errors.GenerationFailed`), never an empty node.
+* **Content must be usable.** No choices, a ``null`` (or non-text) content, or a reply whose
+  every choice is empty or only whitespace is a :class:`BadReply` (retried within the policy's
+  bad-reply budget, then a clear :class:`~rader_queue.errors.GenerationFailed`), never an empty
+  tree. One empty choice beside usable ones is a legitimate sample (a model may stop at once)
+  and is passed on as ``""`` (the search drops it); the generator applies the same rule to the
+  n single requests of a fan-out taken together.
 * **Text is cleaned.** NUL characters are removed (PostgreSQL cannot store them) and lone UTF-16
   surrogates (which no encoder can write) become U+FFFD.
 * **Usage is validated.** ``prompt_tokens``/``completion_tokens`` must be integers in
@@ -108,8 +111,10 @@ class ParsedReply:
     finish_reason: str | None
 
 
-def parse_reply(reply: Any, max_tokens: int) -> ParsedReply:
-    """Texts (by choice index), usage and finish reasons; BadReply when it is not usable."""
+def parse_reply(reply: Any, max_tokens: int, *, allow_empty: bool = False) -> ParsedReply:
+    """Texts (by choice index), usage and finish reasons; BadReply when it is not usable.
+    ``allow_empty``: an all-empty reply is accepted (one request of a fan-out, judged with the
+    others by the caller)."""
     choices = getattr(reply, "choices", None)
     if not isinstance(choices, list) or not choices:
         raise BadReply("reply without choices")
@@ -126,13 +131,14 @@ def parse_reply(reply: Any, max_tokens: int) -> ParsedReply:
             raise BadReply(f"choice {pos} has {len(content)} characters, over the cap of {cap} "
                            f"for max_tokens={max_tokens}")
         text = clean_text(content)
-        if not text.strip():
-            raise BadReply(f"choice {pos} has empty content")
         index = getattr(choice, "index", None)
         items.append((index if isinstance(index, int) and not isinstance(index, bool) else pos,
                       text))
         reasons.append(getattr(choice, "finish_reason", None))
     items.sort(key=lambda item: item[0])
+    if not allow_empty and not any(text.strip() for _, text in items):
+        raise BadReply("reply has empty content" if len(items) == 1
+                       else f"all {len(items)} choices have empty content")
     usage = getattr(reply, "usage", None)
     return ParsedReply([text for _, text in items], _usage(usage, "prompt_tokens"),
                        _usage(usage, "completion_tokens"), finish_summary(reasons))

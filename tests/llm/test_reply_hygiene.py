@@ -78,6 +78,22 @@ def test_huge_reply_is_refused_while_read(chunked):
     assert peak < 2_000_000, f"peak traced memory {peak} bytes for a cap of {cap}"
 
 
+def test_one_empty_sample_beside_usable_ones_is_kept():
+    with HostileServer(lambda body: chat("", "x = 42")) as server:     # native n
+        assert generate(Generator(settings(server.base_url)), n=2, seed=1) == ["", "x = 42"]
+    with HostileServer(lambda body: chat("" if body["seed"] == 1 else "y")) as server:  # fan-out
+        gen = Generator(settings(server.base_url), fanout_n=True)
+        assert generate(gen, n=3, seed=1) == ["", "y", "y"]
+        assert len(server.requests) == 3                  # empty singles are not retried
+
+
+def test_fan_out_whose_every_reply_is_empty_fails():
+    with HostileServer(lambda body: chat(" ")) as server:
+        gen = Generator(settings(server.base_url), fanout_n=True)
+        with pytest.raises(GenerationFailed, match="all 3 replies have empty content"):
+            generate(gen, n=3, seed=1)
+
+
 def test_reply_longer_than_max_tokens_allows_is_refused():
     text = "y" * (reply_char_cap(16) + 1)           # fits the byte cap, not the character cap
     with HostileServer(lambda body: chat(text)) as server:
