@@ -174,8 +174,8 @@ def _transport_class() -> type:
             await self._inner.aclose()
 
     class CappedTransport(http.AsyncBaseTransport):
-        def __init__(self) -> None:
-            self._inner = http.AsyncHTTPTransport(
+        def __init__(self, inner: Any = None) -> None:
+            self._inner = inner or http.AsyncHTTPTransport(
                 limits=http.Limits(max_connections=1000, max_keepalive_connections=100))
 
         async def handle_async_request(self, request):
@@ -207,4 +207,16 @@ def _transport_class() -> type:
 def capped_http_client() -> Any:
     """openai's default async HTTP client over a transport that refuses reply bodies over the
     cap in :data:`body_cap` (when set) while reading them, and compressed bodies."""
-    return openai.DefaultAsyncHttpxClient(transport=_transport_class()())
+    capped = _transport_class()
+    # Built without a transport argument, the client keeps openai's connection limits and the
+    # proxies from the environment (HTTPS_PROXY, …; a transport argument would switch those off);
+    # then its transport and each proxy's are wrapped.
+    client = openai.DefaultAsyncHttpxClient()
+    mounts = getattr(client, "_mounts", None)
+    if getattr(client, "_transport", None) is None or not isinstance(mounts, dict):
+        return openai.DefaultAsyncHttpxClient(transport=capped())
+    client._transport = capped(client._transport)
+    for pattern, transport in list(mounts.items()):
+        if transport is not None:
+            mounts[pattern] = capped(transport)
+    return client
