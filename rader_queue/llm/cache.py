@@ -5,19 +5,19 @@ max_tokens, temperature, top_p, stop, seed[, reply format]). A hit costs no mode
 endpoint is part of the key because model names are not unique (a server's default served name
 is often ``default``): one endpoint's replies are never replayed for another. Only well-formed
 replies are stored (the generator checks them, :mod:`rader_queue.llm.reply`), and an entry that
-does not read back as ``n`` non-empty texts is deleted and treated as a miss. Reads and writes are synchronous SQLAlchemy run in
-a worker thread (``asyncio.to_thread``) so the event loop never waits on SQL; writes are
-``INSERT … ON CONFLICT DO NOTHING``, so two workers that miss together both succeed.
+does not read back as ``n`` texts, one at least not blank, is deleted and treated as a miss.
+Reads and writes are synchronous SQLAlchemy run in a worker thread (``asyncio.to_thread``) so the
+event loop never waits on SQL; writes are ``INSERT … ON CONFLICT DO NOTHING``, so two workers
+that miss together both succeed. ``cache_stats``/``cache_clear`` back ``rader-queue llm cache``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-
-import datetime as dt
 
 from sqlalchemy import delete, func, select
 
@@ -34,9 +34,9 @@ def request_key(request: dict) -> str:
 def cache_request(model: str, messages: list[dict], n: int, max_tokens: int, temperature: float,
                   top_p: float, stop: list[str] | None, seed: int | None,
                   reply_format: str | None = None, *, endpoint: str | None = None) -> dict:
-    request = {"endpoint": normalize_endpoint(endpoint), "model": model, "messages": messages, "n": n, "max_tokens": max_tokens,
-               "temperature": temperature, "top_p": top_p, "stop": list(stop) if stop else None,
-               "seed": seed}
+    request = {"endpoint": normalize_endpoint(endpoint), "model": model, "messages": messages,
+               "n": n, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
+               "stop": list(stop) if stop else None, "seed": seed}
     if reply_format is not None:          # absent otherwise: keys of earlier entries stay valid
         request["reply_format"] = reply_format
     return request
@@ -84,7 +84,8 @@ class ResponseCache:
             return
         with session_scope(self.db_url) as session:
             insert_ignore(session, LLMCacheEntry, [{
-                "key": key, "model": request["model"], "endpoint": (request.get("endpoint") or "")[:500] or None,
+                "key": key, "model": request["model"],
+                "endpoint": (request.get("endpoint") or "")[:500] or None,
                 "request": request, "response": response.texts,
                 "prompt_tokens": response.prompt_tokens,
                 "completion_tokens": response.completion_tokens,
