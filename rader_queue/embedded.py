@@ -40,8 +40,11 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
     from rader_queue.queue import app as app_module
     from rader_queue.queue.status import run_status
     from rader_queue.settings import get_settings
+    from rader_queue.queue.run_names import validate_run_name
     from rader_queue.store import session_scope, upgrade
 
+    if run_name is not None:
+        validate_run_name(run_name)     # before the database is touched
     if database_url:
         os.environ["RADER_DATABASE_URL"] = database_url
     os.environ["RADER_BROKER_URL"] = "memory://localhost/"

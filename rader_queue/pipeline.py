@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.text import Text
 from sqlalchemy import select, update
+
+from rader_queue.cli.display import clean
 
 from rader_queue.datasets import KNOWN_DATASETS, load_problems
 from rader_queue.errors import ConfigError, InputError
 from rader_queue.queue.enqueue import EnqueueReport, enqueue, publish_pending
+from rader_queue.queue.run_names import default_run_name, validate_run_name
 from rader_queue.queue.status import find_run
 from rader_queue.store import session_scope
 from rader_queue.store.db import require_schema
@@ -80,6 +84,8 @@ def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: st
                     send: Callable[[int], str] | None = None) -> EnqueueReport:
     """Validate everything, then write and publish. Nothing is enqueued if any input is bad."""
     builtin = dataset.upper() in KNOWN_DATASETS
+    if run_name is not None:
+        validate_run_name(run_name)
     if skip_invalid is None:
         skip_invalid = builtin
     mapping = parse_fields(fields)
@@ -87,12 +93,13 @@ def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: st
         raise ConfigError("--field applies to JSONL files, not to built-in datasets")
     result = load_problems(dataset, split=split, limit=limit, mapping=mapping,
                            skip_invalid=skip_invalid)
-    for skipped in result.skipped[:5]:
-        echo(f"[yellow]skipped[/] {skipped}")
+    for skipped in result.skipped[:5]:      # dataset text: a Text, never parsed as markup
+        echo(Text.assemble(("skipped", "yellow"), " ", clean(skipped, one_line=True)))
     if len(result.skipped) > 5:
         echo(f"[yellow]skipped {len(result.skipped) - 5} more invalid record(s)[/]")
     require_schema()
-    name = run_name or f"{dataset.upper() if builtin else dataset.rsplit('/', 1)[-1]}-{split}"
+    name = run_name or default_run_name(
+        dataset.upper() if builtin else dataset.rsplit('/', 1)[-1], split)
     return enqueue(name, dataset.upper() if builtin else dataset, split, result.problems, config,
                    stage=stage, send=send)
 

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from rader_queue.cli.display import escaped
 from rader_queue.errors import BrokerError, ConfigError, InputError, RaderError, StoreError
 
 console = Console(stderr=False)
@@ -31,8 +31,8 @@ def friendly_errors(fn: F) -> F:
         except RaderError as exc:
             code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
             # soft_wrap: one line however long (logs and grep see the whole message)
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                              markup=True, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escaped(exc)}", highlight=False,
+                              markup=True, emoji=False, soft_wrap=True)
             raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.cli.display import cell, escaped
 
 dataset_app = typer.Typer(no_args_is_help=True, help="Training data: query generation over a "
                           "finished MCTS run, and versioned Tevatron datasets.")
@@ -40,7 +41,7 @@ def querygen(
                               seed=seed, unparsed_as_negative=unparsed_as_negative)
     report = enqueue_querygen(run, options)
     jobs = ", ".join(f"{n} {stage}" for stage, n in report.jobs_new.items())
-    console.print(f"run [bold]{report.run}[/]: {report.problems} finished problems; new jobs: {jobs}; "
+    console.print(f"run [bold]{escaped(report.run)}[/]: {report.problems} finished problems; new jobs: {jobs}; "
                   f"{report.published} messages published")
 
 
@@ -96,7 +97,7 @@ def print_counts(report) -> None:
         if qtype == "all":
             continue
         st = report.stats.get(qtype, {})
-        table.add_row(qtype, str(count), *(str(st.get(k, 0)) for k in (
+        table.add_row(cell(qtype), str(count), *(str(st.get(k, 0)) for k in (
             "candidates", "dropped", "judge_rejected", "reward_filtered", "duplicates", "topped_up")))
     table.add_row("[bold]all[/]", f"[bold]{report.counts.get('all', 0)}[/]", *[""] * 6)
     console.print(table)
@@ -121,6 +122,6 @@ def list_datasets(name: Annotated[Optional[str], typer.Argument(help="Only this 
             stmt = stmt.where(Dataset.name == name)
         for d in session.scalars(stmt):
             counts = " ".join(f"{k}={v}" for k, v in (d.counts or {}).items())
-            table.add_row(d.name, str(d.version), str((d.config or {}).get("run", "")), counts,
-                          d.created_at.strftime("%Y-%m-%d %H:%M"), d.path or "")
+            table.add_row(cell(d.name), str(d.version), cell((d.config or {}).get("run", "")),
+                          cell(counts), d.created_at.strftime("%Y-%m-%d %H:%M"), cell(d.path or ""))
     console.print(table)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.cli.display import escaped
 
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrievers (nDCG@10, Recall, MAP, "
                        "MRR via pytrec_eval) and compare them; results live in eval_results.")
@@ -42,7 +43,7 @@ def run(
         from rader_queue.queue.app import app
 
         result = app.send_task("rader.eval.run", args=[asdict(cfg), str(out_dir) if out_dir else None])
-        console.print(f"enqueued evaluation of [bold]{model}[/] on {benchmark} (task {result.id})")
+        console.print(f"enqueued evaluation of [bold]{escaped(model)}[/] on {escaped(benchmark)} (task {result.id})")
         return
     with console.status(f"evaluating {model} on {benchmark}"):
         outcome = run_eval(cfg, out_dir=out_dir)

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from rader_queue.cli import tree_commands
 from rader_queue.cli.common import console, err_console, friendly_errors
+from rader_queue.cli.display import cell, safe_text
 from rader_queue.errors import ConfigError
 
 app = typer.Typer(name="rader-queue", no_args_is_help=True, rich_markup_mode="rich",
@@ -64,8 +66,9 @@ def enqueue(
         llm_judge_fallback=llm_judge_fallback, format_reward=format_reward, seed=seed)
     report = enqueue_dataset(dataset, split=split, limit=limit, run_name=run, config=config,
                              fields=field or [], skip_invalid=skip_invalid, echo=console.print)
-    console.print(f"run [bold]{report.run}[/]: {report.problems_new} new problems, "
-                  f"{report.jobs_new} new jobs, {report.published} messages published")
+    console.print(Text.assemble("run ", safe_text(report.run, "bold"),
+                                f": {report.problems_new} new problems, {report.jobs_new} new "
+                                f"jobs, {report.published} messages published"))
 
 
 # ----------------------------------------------------------------------------- worker
@@ -191,8 +194,8 @@ def runs() -> None:
             problems = s.scalar(select(func.count()).select_from(Problem).where(Problem.run_id == run.id))
             done = s.scalar(select(func.count()).select_from(Job).where(Job.run_id == run.id, Job.state == JobState.DONE))
             failed = s.scalar(select(func.count()).select_from(Job).where(Job.run_id == run.id, Job.state == JobState.FAILED))
-            table.add_row(run.name, run.dataset, run.split or "", str(problems), str(done),
-                          str(failed), run.created_at.strftime("%Y-%m-%d %H:%M"))
+            table.add_row(cell(run.name), cell(run.dataset), cell(run.split or ""), str(problems),
+                          str(done), str(failed), run.created_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
 
 
@@ -276,10 +279,12 @@ def run_embedded(
 
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
-    from rader_queue.cli import (dataset_commands, eval_commands, llm_commands, report_commands,
-                                 retrieval_commands, slurm_commands, train_commands)
+    from rader_queue.cli import (cache_commands, dataset_commands, eval_commands, llm_commands,
+                                 report_commands, retrieval_commands, slurm_commands,
+                                 train_commands)
 
     app.add_typer(llm_commands.llm_app, name="llm")
+    llm_commands.llm_app.add_typer(cache_commands.cache_app, name="cache")   # issue 13
     app.add_typer(retrieval_commands.corpus_app, name="corpus")
     app.command("retrieve")(retrieval_commands.retrieve)
     app.command("tree")(tree_commands.tree)

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.cli.display import safe_text
 
 
 @friendly_errors
@@ -39,5 +41,6 @@ def report(
                               workers=workers,
                               progress=lambda done, total: bar.update(task, completed=done,
                                                                       total=total))
-    console.print(f"report of [bold]{run}[/]: {result.problems} problems, {result.nodes} tree "
-                  f"nodes, built in {result.seconds:.1f} s → {result.index}", highlight=False)
+    console.print(Text.assemble("report of ", safe_text(run, "bold"), safe_text(
+        f": {result.problems} problems, {result.nodes} tree nodes, built in "
+        f"{result.seconds:.1f} s → {result.index}")), highlight=False)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.cli.display import cell, safe_text
 
 corpus_app = typer.Typer(no_args_is_help=True, help="Theorem corpora: embed them into the "
                          "on-disk cache that dense and hybrid retrieval read.")
@@ -73,8 +74,10 @@ def retrieve(
     from rader_queue.retrieval import load_corpus, make_retriever
 
     index = make_retriever(retriever, load_corpus(corpus), alpha=alpha)
-    table = Table("rank", "doc id", "score", "title", "text", title=f"{retriever}: {query}")
+    table = Table("rank", "doc id", "score", "title", "text",
+                  title=safe_text(f"{retriever}: {query}", one_line=True))
     for rank, (doc_id, score) in enumerate(index.search(query, k, exclude or ()), 1):
         title, text = index.document(doc_id)
-        table.add_row(str(rank), doc_id, f"{score:.4f}", title[:40], text[:80].replace("\n", " "))
+        table.add_row(str(rank), cell(doc_id), f"{score:.4f}", cell(title, limit=40),
+                      cell(text, limit=80))
     console.print(table)

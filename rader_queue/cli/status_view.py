@@ -13,8 +13,10 @@ from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from rader_queue.cli.common import console
+from rader_queue.cli.display import cell, clean, escaped
 from rader_queue.queue.status import RunStatus, StageProgress, run_status
 from rader_queue.store import session_scope
 from rader_queue.store.models import JobState
@@ -22,7 +24,8 @@ from rader_queue.store.models import JobState
 
 def render(status: RunStatus) -> Group:
     title = f"run {status.run.name}" if status.run else "all runs"
-    table = Table(title=f"{title}: {status.problems} problems", title_justify="left")
+    table = Table(title=Text(clean(f"{title}: {status.problems} problems", one_line=True)),
+                  title_justify="left")
     table.add_column("stage")
     for state in JobState.ALL:
         table.add_column(state, justify="right")
@@ -32,10 +35,10 @@ def render(status: RunStatus) -> Group:
                         TextColumn("{task.fields[detail]}"), console=console)
     for stage in status.stages:
         rate = stage_rate(stage)
-        table.add_row(stage.stage, *[str(stage.counts.get(s, 0)) for s in JobState.ALL],
+        table.add_row(cell(stage.stage), *[str(stage.counts.get(s, 0)) for s in JobState.ALL],
                       str(stage.total), f"{rate:.2f}" if rate else "-")
-        progress.add_task(stage.stage, total=stage.total, completed=stage.finished,
-                          detail=progress_detail(stage))
+        progress.add_task(escaped(stage.stage, one_line=True), total=stage.total,
+                          completed=stage.finished, detail=progress_detail(stage))
     parts: list = [table, progress]
     tokens = status.tokens
     parts.append(f"LLM: {tokens['calls']} calls ({tokens['cache_hits']} cache hits), "
@@ -43,7 +46,7 @@ def render(status: RunStatus) -> Group:
     if status.failures:
         failures = Table("stage", "failures", "reason", title="failures", title_justify="left")
         for stage, reason, count in status.failures:
-            failures.add_row(stage, str(count), reason[:200])
+            failures.add_row(cell(stage), str(count), cell(reason, limit=200))
         parts.append(failures)
     return Group(*parts)
 
@@ -90,7 +93,7 @@ def progress_detail(stage: StageProgress) -> str:
 def progress_line(stage: StageProgress) -> str:
     """One plain line per stage for non-terminal output (logs, pipes)."""
     detail = progress_detail(stage).replace("[red]", "").replace("[/]", "")
-    return f"{stage.stage:>9} {stage.finished}/{stage.total} {detail}"
+    return f"{clean(stage.stage, one_line=True):>9} {stage.finished}/{stage.total} {detail}"
 
 
 def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) -> None:

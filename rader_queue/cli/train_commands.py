@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.cli.display import escaped
 from rader_queue.errors import ConfigError
 
 
@@ -89,7 +90,7 @@ def train(
         from rader_queue.queue.app import app
 
         result = app.send_task("rader.train.run", args=[dataset, out, name, cfg.to_dict()])
-        console.print(f"enqueued training [bold]{name}[/] (task {result.id}) on the train queue")
+        console.print(f"enqueued training [bold]{escaped(name)}[/] (task {result.id}) on the train queue")
         return
     _train_here(cfg, dataset, out, name)
 
@@ -112,7 +113,7 @@ def _train_here(cfg, dataset: str, out: str, name: str) -> None:
             progress.update(task, completed=step, loss=f"{loss:.4f}", lr=f"{lr:.2e}")
 
         summary = run_training(cfg, dataset, out, name=name, callback=on_step, on_start=on_start)
-    console.print(f"checkpoint [bold]{name}[/] (id {summary['checkpoint_id']}): {summary['steps']} "
+    console.print(f"checkpoint [bold]{escaped(name)}[/] (id {summary['checkpoint_id']}): {summary['steps']} "
                   f"steps, loss {summary['first_loss']:.4f} → {summary['final_loss']:.4f}")
     console.print(f"adapter: {summary['adapter_path']}\nmerged:  {summary['merged_path']}",
                   highlight=False)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.cli.display import safe_text
 
 
 @friendly_errors
@@ -22,5 +24,6 @@ def tree(
 
     with session_scope() as session:
         row = find_problem(session, run, problem)
-        console.print(f"[bold]{row.source_id}[/] gold answer: {row.gold_answer}")
+        console.print(Text.assemble(safe_text(row.source_id, "bold"), " gold answer: ",
+                                    safe_text(row.gold_answer)))
         console.print(render_tree(session, row, width))

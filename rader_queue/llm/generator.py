@@ -18,7 +18,11 @@
   (also on failure, with ``error`` set) given to the bound ledger, if any.
 * **Cache** (``settings.llm_cache``): requests with a seed, or at temperature 0, are looked up in
   ``llm_cache`` first; a request without a seed at temperature > 0 is meant to give fresh samples
-  each time, so it is never cached.
+  each time, so it is never cached. The key includes the endpoint's base URL; only replies that
+  ended normally (finish reason ``stop``/``length``) are stored.
+* **Reply hygiene** (:mod:`rader_queue.llm.reply`): the body is size-capped from ``max_tokens``
+  while it is read; null/empty content is a bad reply (retried, then GenerationFailed); NUL and
+  lone surrogates are cleaned; ``usage`` is validated; ``finish_reason`` goes to the ledger.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rader_queue.errors import ConfigError, GenerationFailed, RaderError
 from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
+from rader_queue.llm.reply import (ReplyTooLarge, body_byte_cap, body_cap, cacheable,
+                                   capped_http_client, merge_finish, parse_reply)
 from rader_queue.llm.structured import ReplyFormat
 from rader_queue.llm.ledger import CallRecord
 from rader_queue.llm.retry import BadReply, RetryPolicy, Stopwatch, call_with_retries
@@ -76,7 +82,8 @@ class _Core:
         return self._client, self._sem
 
     def _make_client(self) -> openai.AsyncOpenAI:
-        common = dict(api_key=self.api_key, max_retries=0, timeout=self.policy.timeout_s)
+        common = dict(api_key=self.api_key, max_retries=0, timeout=self.policy.timeout_s,
+                      http_client=capped_http_client())
         if self.settings.llm_api == "azure":
             return openai.AsyncAzureOpenAI(azure_endpoint=self.base_url,
                                            api_version=self.settings.llm_azure_api_version, **common)
@@ -144,26 +151,29 @@ class Generator:
         dialect = core.settings.llm_structured_outputs
         constrain = reply_format if reply_format is not None and dialect != "off" else None
         request = cache_request(core.model, messages, n, max_tokens, temperature, top_p, stop, seed,
-                                None if constrain is None else f"{constrain.name}@{dialect}")
+                                None if constrain is None else f"{constrain.name}@{dialect}",
+                                endpoint=core.base_url)
         key = request_key(request) if core.cache and (seed is not None or temperature == 0) else None
         if key is not None:
             hit = await self._cache_op(core.cache.get, key)
             if hit is not None and len(hit.texts) == n:
                 record.cache_hit, record.attempts, record.latency_s = True, 0, watch.elapsed
+                record.finish_reason = hit.finish_reason
                 await self._account(record)
                 return hit.texts
         params = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
                       extra_body=constrain.request_fields(dialect) if constrain else None)
         try:
-            texts, ptok, ctok, attempts = await self._complete(messages, n, seed, params)
+            texts, ptok, ctok, attempts, finish = await self._complete(messages, n, seed, params)
         except GenerationFailed as exc:
             record.error, record.attempts, record.latency_s = str(exc), exc.attempts, watch.elapsed
             await self._account(record)
             raise
-        record.prompt_tokens, record.completion_tokens = ptok, ctok
-        record.attempts, record.latency_s = attempts, watch.elapsed
-        if key is not None:
-            await self._cache_op(core.cache.put, key, request, CachedResponse(texts, ptok, ctok))
+        record.prompt_tokens, record.completion_tokens = min(ptok, _INT32), min(ctok, _INT32)
+        record.attempts, record.latency_s, record.finish_reason = attempts, watch.elapsed, finish
+        if key is not None and cacheable(finish):
+            await self._cache_op(core.cache.put, key, request,
+                                 CachedResponse(texts, ptok, ctok, finish))
         await self._account(record)
         return texts
 
@@ -179,39 +189,47 @@ class Generator:
             log.warning("llm cache unavailable, continuing without it: %s", type(exc).__name__)
             return None
 
-    async def _complete(self, messages, n, seed, params) -> tuple[list[str], int, int, int]:
+    async def _complete(self, messages, n, seed, params) -> tuple[list[str], int, int, int, str]:
         core = self._core
         forced = core.fanout_n
         if n == 1 or forced is True or (forced is None and core.native_n is False):
             return await self._fan_out(messages, n, seed, params)
-        texts, ptok, ctok, attempts = await self._request(messages, n, seed, params)
+        texts, ptok, ctok, attempts, finish = await self._request(messages, n, seed, params)
         if len(texts) >= n:
             if forced is None:
                 core.native_n = True
-            return texts[:n], ptok, ctok, attempts
+            return texts[:n], ptok, ctok, attempts, finish
         if forced is None and core.native_n is not True:
             core.native_n = False
             log.info("endpoint %s returned %d of n=%d choices; fanning out n from now on",
                      core.base_url, len(texts), n)
         more_seed = None if seed is None else seed + len(texts)
-        more, p2, c2, a2 = await self._fan_out(messages, n - len(texts), more_seed, params)
-        return texts + more, ptok + p2, ctok + c2, max(attempts, a2)
+        more, p2, c2, a2, f2 = await self._fan_out(messages, n - len(texts), more_seed, params)
+        return texts + more, ptok + p2, ctok + c2, max(attempts, a2), merge_finish(finish, f2)
 
-    async def _fan_out(self, messages, n, seed, params) -> tuple[list[str], int, int, int]:
+    async def _fan_out(self, messages, n, seed, params) -> tuple[list[str], int, int, int, str]:
         """n concurrent single-choice requests with seeds seed, seed+1, …"""
         if n == 1:
             return await self._request(messages, 1, seed, params)
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self._request(
-                    messages, 1, None if seed is None else seed + i, params)) for i in range(n)]
+                    messages, 1, None if seed is None else seed + i, params, allow_empty=True))
+                    for i in range(n)]
         except* GenerationFailed as failures:
             raise failures.exceptions[0] from None
         results = [t.result() for t in tasks]
+        if not any(text.strip() for r in results for text in r[0]):   # judged together
+            core = self._core
+            raise GenerationFailed(f"chat completion ({core.model} at {core.base_url}) failed",
+                                   attempts=max(r[3] for r in results),
+                                   last_error=f"BadReply: all {n} replies have empty content")
         return ([r[0][0] for r in results], sum(r[1] for r in results),
-                sum(r[2] for r in results), max(r[3] for r in results))
+                sum(r[2] for r in results), max(r[3] for r in results),
+                merge_finish(*(r[4] for r in results)))
 
-    async def _request(self, messages, n, seed, params) -> tuple[list[str], int, int, int]:
+    async def _request(self, messages, n, seed, params,
+                       allow_empty: bool = False) -> tuple[list[str], int, int, int, str]:
         core = self._core
         client, sem = core.bound()
         kwargs: dict[str, Any] = dict(model=core.model, messages=messages, n=n,
@@ -224,35 +242,29 @@ class Generator:
         if params.get("extra_body"):
             kwargs["extra_body"] = params["extra_body"]
 
+        max_tokens = params["max_tokens"]
+
         async def once():
             core.in_flight += 1
+            token = body_cap.set(body_byte_cap(max_tokens, n))
             try:
                 reply = await client.chat.completions.create(**kwargs)
+            except openai.APIConnectionError as exc:
+                # the capped transport stopped reading (wrapped by some openai releases): a bad
+                # reply, not a network fault
+                if isinstance(exc.__cause__, ReplyTooLarge):
+                    raise ReplyTooLarge(str(exc.__cause__)) from None
+                raise
             finally:
+                body_cap.reset(token)
                 core.in_flight -= 1
-            return _parse(reply)
+            return parse_reply(reply, max_tokens, allow_empty=allow_empty)
 
-        (texts, ptok, ctok), attempts = await call_with_retries(
+        parsed, attempts = await call_with_retries(
             once, core.policy, gate=sem, what=f"chat completion ({core.model} at {core.base_url})",
             secrets=(core.api_key,))
-        return texts, ptok, ctok, attempts
+        return (parsed.texts, parsed.prompt_tokens, parsed.completion_tokens, attempts,
+                parsed.finish_reason)
 
 
-def _parse(reply: Any) -> tuple[list[str], int, int]:
-    """Texts (by choice index) and token usage of a reply; BadReply when it has no usable shape."""
-    choices = getattr(reply, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        raise BadReply(f"reply without choices: {str(reply)[:200]!r}")
-    items = []
-    for pos, choice in enumerate(choices):
-        message = getattr(choice, "message", None)
-        content = getattr(message, "content", None)
-        if message is None or (content is not None and not isinstance(content, str)):
-            raise BadReply(f"choice {pos} has no message content")
-        index = getattr(choice, "index", None)
-        # NUL characters carry no text and PostgreSQL cannot store them (tree rows would fail).
-        items.append((index if isinstance(index, int) else pos, (content or "").replace("\x00", "")))
-    items.sort(key=lambda item: item[0])
-    usage = getattr(reply, "usage", None)
-    return ([text for _, text in items], int(getattr(usage, "prompt_tokens", 0) or 0),
-            int(getattr(usage, "completion_tokens", 0) or 0))
+_INT32 = 2**31 - 1     # the ledger's token columns

@@ -34,6 +34,7 @@ class CallRecord:
     error: str | None = None
     run_id: int | None = None
     problem_id: int | None = None
+    finish_reason: str | None = None     # e.g. "stop", "length", "length,stop" (issue 13)
 
     def row(self, run_id: int | None = None, problem_id: int | None = None) -> dict:
         out = asdict(self)

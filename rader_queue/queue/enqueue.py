@@ -23,6 +23,7 @@ from rader_queue.datasets import Problem
 from rader_queue.errors import BrokerError, ConfigError
 from rader_queue.queue import keys
 from rader_queue.queue.jobs import now as jobs_now
+from rader_queue.queue.run_names import validate_run_name
 from rader_queue.secrets import redact_url, scrub
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.db import bulk_insert_ignore
@@ -49,6 +50,7 @@ def ensure_run(session: Session, name: str, dataset: str, split: str | None,
     digest = config_hash(config)
     run = session.scalars(select(Run).where(Run.name == name)).one_or_none()
     if run is None:
+        validate_run_name(name)
         insert_ignore(session, Run, [{"name": name, "dataset": dataset, "split": split,
                                       "config": config, "config_hash": digest}], ["name"])
         run = session.scalars(select(Run).where(Run.name == name)).one()

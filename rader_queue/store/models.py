@@ -204,12 +204,16 @@ class LLMCall(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    finish_reason: Mapped[str | None] = mapped_column(String(64))   # issue 13 (migration 0003)
 
 
 class LLMCacheEntry(Base):
     __tablename__ = "llm_cache"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the request
     model: Mapped[str] = mapped_column(String(200))
+    # issue 13 (migration 0003): base URL in the key; NULL on entries written before it
+    endpoint: Mapped[str | None] = mapped_column(String(500), index=True)
+    finish_reason: Mapped[str | None] = mapped_column(String(64))
     request: Mapped[dict[str, Any]] = mapped_column(default=dict)
     response: Mapped[list[Any]] = mapped_column(default=list)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rich.text import Text
 from rich.tree import Tree
+
+from rader_queue.cli.display import clean
 
 from rader_queue.errors import InputError
 from rader_queue.queue.status import find_run
@@ -43,16 +46,20 @@ def render_tree(session: Session, problem: Problem, width: int = 90) -> Tree:
     for node in nodes:
         by_parent.setdefault(node.parent_node_id, []).append(node)
 
-    def label(node: TreeNode) -> str:
-        head = " ".join(node.text.split())[:width]
+    def label(node: TreeNode) -> Text:
+        # Node text, doc ids and judge reasons are model/dataset data: Text, cleaned, no markup.
         reward = "" if node.reward is None else f" reward={node.reward:g}"
-        mark = " [bold green]✓ gold[/]" if node.node_id in correct else ""
-        extra = f" doc={node.doc_id}" if node.doc_id else ""
+        extra = f" doc={clean(node.doc_id, one_line=True)}" if node.doc_id else ""
         colour = COLOURS.get(node.node_type, "white")
-        text = f"[{colour}]#{node.node_id} {node.node_type}[/] Q={node.q:g} N={node.n}{reward}{extra}{mark}: {head}"
+        text = Text.assemble((clean(f"#{node.node_id} {node.node_type}", one_line=True), colour),
+                             f" Q={node.q:g} N={node.n}{reward}{extra}")
+        if node.node_id in correct:
+            text.append(" ✓ gold", "bold green")
+        text.append(": " + clean(node.text, one_line=True)[:width])
         for j in sorted(verdicts.get(node.node_id, []), key=lambda j: j.rank or 0):
             verdict = {True: "relevant", False: "rejected", None: "unparseable"}[j.label]
-            text += f"\n    judged {j.doc_id}: {verdict} — {' '.join(j.reason.split())[:60]}"
+            text.append(f"\n    judged {clean(j.doc_id, one_line=True)}: {verdict} — "
+                        f"{clean(j.reason, one_line=True)[:60]}")
         return text
 
     root = by_parent[None][0]
