@@ -258,18 +258,24 @@ def run_tevatron(name: str, model_dir: Path, data: Path, out: Path, p_len: int, 
     from rader_queue.train.fit import ModelShape
     from transformers import AutoConfig, TrainerCallback
 
+    import transformers.trainer  # noqa: F401 - imported before any stand-in below
+
     sys.path.insert(0, str(tevatron_src))
-    if "datasets" not in sys.modules:
-        try:
-            import datasets  # noqa: F401
-        except ImportError:
-            shim = types.ModuleType("datasets")
-            shim.load_dataset = lambda *a, data_files=None, **k: [
-                json.loads(line) for line in open(data_files)]
-            shim.load_from_disk = lambda *a, **k: None
-            sys.modules["datasets"] = shim
-    from tevatron.retriever.driver import train as driver
-    from tevatron.retriever.trainer import TevatronTrainer
+    shim = None
+    try:
+        import datasets  # noqa: F401
+    except ImportError:  # only Tevatron's dataset.py sees the stand-in; removed right after
+        shim = types.ModuleType("datasets")
+        shim.load_dataset = lambda *a, data_files=None, **k: [
+            json.loads(line) for line in open(data_files)]
+        shim.load_from_disk = lambda *a, **k: None
+        sys.modules["datasets"] = shim
+    try:
+        from tevatron.retriever.driver import train as driver
+        from tevatron.retriever.trainer import TevatronTrainer
+    finally:
+        if shim is not None:
+            sys.modules.pop("datasets", None)
 
     times: list[float] = []
 
@@ -460,7 +466,9 @@ def device_run(args) -> None:
     for p in lengths:
         if "train" in parts:
             for vname, over in {"sdpa+ckpt+lora": {}, **variants}.items():
-                if over.pop("_only", None) not in (None, p):
+                over = dict(over)
+                only = over.pop("_only", None)
+                if only is not None and p not in (only if isinstance(only, list) else [only]):
                     continue
                 print(f"[rader] {vname} @ {p}", flush=True)
                 row = run_rader(f"rader-{vname}-{p}", model_dir, data[p], work / "out", p, steps(p),
