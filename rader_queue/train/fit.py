@@ -29,6 +29,9 @@ from rader_queue.errors import ConfigError
 GIB = 2 ** 30
 # allocator slack, CUDA context and kernels' workspaces (measured: ~1.5 GiB on an H200)
 OVERHEAD_BYTES = 2 * GIB
+# the estimate came within -4 %..+35 % of the measured peaks (bench/results/): refuse only what
+# exceeds the free memory even after a 5 % allowance for under-estimates
+MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ def check_fits(cfg, config: Any, free_bytes: int, *, total_bytes: int | None = N
                           checkpointing=cfg.gradient_checkpointing,
                           bf16=cfg.resolved_bf16(),
                           trainable_layers=getattr(cfg, "trainable_last_layers", None))
-    if est.total > free_bytes:
+    if est.total * (1 + MARGIN) > free_bytes:
         hint = "turn gradient_checkpointing on, " if not cfg.gradient_checkpointing else ""
         where = f" of {total_bytes / GIB:.0f} GiB" if total_bytes else ""
         raise ConfigError(
