@@ -156,3 +156,39 @@ def test_eos_is_appended_and_counted_in_the_length():
     # the pooled position (last real token) is the EOS in every row
     last = mask.sum(1) - 1
     assert ids[torch.arange(2), last].tolist() == [0, 0]
+
+
+def _word_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<eos>": 0, "<unk>": 1, **{w: i + 2 for i, w in enumerate("abcdefghijklmnop")}}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<eos>",
+                                   unk_token="<unk>")
+
+
+def test_dynamic_encode_batches_give_the_same_vectors(tiny_qwen):
+    """Token-budget batches (longest first) change only the grouping, not the EOS-pooled
+    vectors, which come back in input order."""
+    import random
+
+    from rader_queue.train.model import BiEncoder, EncodeSpec, Encoder
+    from transformers import AutoModel
+
+    folder, _ = tiny_qwen
+    rng = random.Random(0)
+    texts = [" ".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(1, 30)))
+             for _ in range(23)]
+    spec = EncodeSpec(base_model=str(folder), pooling="eos", normalize=True, append_eos=True,
+                      passage_max_len=24)
+    enc = Encoder(BiEncoder(AutoModel.from_pretrained(folder), "eos", True), _word_tokenizer(),
+                  spec)
+    fixed = enc.encode_passages(texts, batch_size=4)
+    dynamic = enc.encode_passages(texts, batch_size=64, max_tokens=64)
+    batches = enc._batches(texts, "", 24, 64, 64)
+    lengths = [min(24, len(t.split()) + 1) for t in texts]  # words + EOS, cut at 24
+    assert len(batches) > 1 and all(len(b) * max(lengths[i] for i in b) <= 64 for b in batches)
+    assert dynamic.shape == fixed.shape == (23, 32)
+    assert abs(dynamic - fixed).max() < 1e-5
