@@ -139,6 +139,9 @@ class TrainConfig:
                 or not isinstance(self.trainable_last_layers, int) or self.trainable_last_layers < 1
                 or self.lora):
             raise bad("trainable_last_layers", "must be a positive integer, with lora false")
+        if self.attn_implementation is not None and (
+                not isinstance(self.attn_implementation, str) or not self.attn_implementation.strip()):
+            raise bad("attn_implementation", "must name an attention implementation or be None")
         if self.deepspeed is not None and self.deepspeed not in DEEPSPEED_PRESETS \
                 and not Path(self.deepspeed).is_file():
             raise bad("deepspeed", f"must be {DEEPSPEED_PRESETS[0]!r}, {DEEPSPEED_PRESETS[1]!r} "

@@ -105,6 +105,8 @@ def test_trainable_last_layers_validation():
         TrainConfig(base_model="x", trainable_last_layers=2)  # lora on by default
     with pytest.raises(ConfigError, match="trainable_last_layers"):
         TrainConfig(base_model="x", lora=False, trainable_last_layers=0)
+    with pytest.raises(ConfigError, match="attn_implementation"):
+        TrainConfig(base_model="x", attn_implementation=" ")
 
 
 @pytest.fixture(scope="module")
