@@ -74,6 +74,12 @@ class TrainConfig:
     # outputs
     save_merged: bool = True
     logging_steps: int = 1
+    # issue 20: full fine-tuning of the last N transformer layers only (lora must be False);
+    # the rest of the backbone is frozen. None: every layer trains.
+    trainable_last_layers: int | None = None
+    # issue 20: attention kernel passed to from_pretrained ("sdpa", "flash_attention_2",
+    # "eager", ...); None: the transformers default (sdpa where supported)
+    attn_implementation: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -128,6 +134,14 @@ class TrainConfig:
         if self.lora_target_modules is not None and (
                 not isinstance(self.lora_target_modules, list) or not self.lora_target_modules):
             raise bad("lora_target_modules", "must be a non-empty list of module names or None")
+        if self.trainable_last_layers is not None and (
+                isinstance(self.trainable_last_layers, bool)
+                or not isinstance(self.trainable_last_layers, int) or self.trainable_last_layers < 1
+                or self.lora):
+            raise bad("trainable_last_layers", "must be a positive integer, with lora false")
+        if self.attn_implementation is not None and (
+                not isinstance(self.attn_implementation, str) or not self.attn_implementation.strip()):
+            raise bad("attn_implementation", "must name an attention implementation or be None")
         if self.deepspeed is not None and self.deepspeed not in DEEPSPEED_PRESETS \
                 and not Path(self.deepspeed).is_file():
             raise bad("deepspeed", f"must be {DEEPSPEED_PRESETS[0]!r}, {DEEPSPEED_PRESETS[1]!r} "

@@ -135,13 +135,15 @@ def build_model(cfg) -> tuple[nn.Module, Any]:
     path = resolve_model_path(cfg.base_model)
     tokenizer = load_tokenizer(path)
     dtype = torch.bfloat16 if (cfg.resolved_bf16() and cfg.lora) else torch.float32
+    impl = getattr(cfg, "attn_implementation", None)
+    attn = {"attn_implementation": impl} if impl else {}
     try:
         if cfg.kind == "reranker":
             backbone = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
-                                                                          dtype=dtype)
+                                                                          dtype=dtype, **attn)
             backbone.config.pad_token_id = tokenizer.pad_token_id
         else:
-            backbone = AutoModel.from_pretrained(path, dtype=dtype)
+            backbone = AutoModel.from_pretrained(path, dtype=dtype, **attn)
     except OSError as exc:
         raise ConfigError(f"TrainConfig.base_model: cannot load {cfg.base_model!r}: {exc}") from exc
     if cfg.gradient_checkpointing:
@@ -160,12 +162,36 @@ def build_model(cfg) -> tuple[nn.Module, Any]:
         for name, param in backbone.named_parameters():
             if re.fullmatch(POOLER, name):
                 param.requires_grad_(False)
+    if getattr(cfg, "trainable_last_layers", None) and not cfg.lora:
+        train_last_layers(backbone, cfg.trainable_last_layers)
     if cfg.dropout is not None:
         # e.g. 0.0: a deterministic forward pass, so runs on different world sizes compare exactly
         for module in model.modules():
             if isinstance(module, nn.Dropout):
                 module.p = cfg.dropout
     return model, tokenizer
+
+
+def decoder_layers(backbone: nn.Module) -> nn.ModuleList:
+    """The stack of transformer layers (``layers`` of Llama/Qwen, ``encoder.layer`` of BERT)."""
+    for name, module in backbone.named_modules():
+        if isinstance(module, nn.ModuleList) and name.rsplit(".", 1)[-1] in ("layers", "layer", "h"):
+            return module
+    raise ConfigError("TrainConfig.trainable_last_layers: the model has no recognisable layer stack")
+
+
+def train_last_layers(backbone: nn.Module, count: int) -> None:
+    """Freeze the backbone except its last ``count`` layers and the final norm after them."""
+    layers = decoder_layers(backbone)
+    if count > len(layers):
+        raise ConfigError(f"TrainConfig.trainable_last_layers: the model has {len(layers)} layers "
+                          f"(got {count})")
+    backbone.requires_grad_(False)
+    for layer in layers[len(layers) - count:]:
+        layer.requires_grad_(True)
+    for name, module in backbone.named_children():
+        if name in ("norm", "final_layernorm", "ln_f"):
+            module.requires_grad_(True)
 
 
 @dataclass
@@ -249,13 +275,27 @@ class Encoder:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
+    def _batches(self, texts: list[str], prefix: str, max_len: int, batch_size: int,
+                 max_tokens: int | None) -> list[list[int]]:
+        """Longest first keeps padding small: fixed-size batches by characters, or (with
+        ``max_tokens``) dynamic batches of at most that many padded tokens by token counts."""
+        if not max_tokens:
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+        from rader_queue.train.bucketing import token_budget_batches
+
+        extra = 1 if self.spec.append_eos else 0
+        ids = self.tokenizer([prefix + t for t in texts], add_special_tokens=True, truncation=True,
+                             max_length=max_len)["input_ids"]
+        lengths = [min(max_len, len(x) + extra) for x in ids]
+        return token_budget_batches(lengths, max_tokens, max_batch=batch_size)
+
     @torch.no_grad()
-    def _encode(self, texts: list[str], prefix: str, max_len: int, batch_size: int) -> np.ndarray:
+    def _encode(self, texts: list[str], prefix: str, max_len: int, batch_size: int,
+                max_tokens: int | None = None) -> np.ndarray:
         out = []
-        # longest first keeps padding small; results are put back in input order
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        # results are put back in input order
+        for idx in self._batches(texts, prefix, max_len, batch_size, max_tokens):
             batch = tokenize(self.tokenizer, [prefix + texts[i] for i in idx], max_len,
                              append_eos=self.spec.append_eos)
             with self._autocast():
@@ -271,9 +311,10 @@ class Encoder:
     def encode_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         return self._encode(list(texts), self.spec.query_prefix, self.spec.query_max_len, batch_size)
 
-    def encode_passages(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode_passages(self, texts: list[str], batch_size: int = 32,
+                        max_tokens: int | None = None) -> np.ndarray:
         return self._encode(list(texts), self.spec.passage_prefix, self.spec.passage_max_len,
-                            batch_size)
+                            batch_size, max_tokens)
 
 
 def load_encoder(name_or_path: str, *, device: str | None = None, merge: bool = True,

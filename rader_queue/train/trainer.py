@@ -31,6 +31,7 @@ from rader_queue.errors import ConfigError
 from rader_queue.ports import free_port
 from rader_queue.train.config import TrainConfig
 from rader_queue.train.data import Collator, GroupDataset, TrainExample, read_jsonl
+from rader_queue.train.fit import check_before_loading
 from rader_queue.train.loss import backward_scale, grouped_ce_loss, infonce_loss, world
 from rader_queue.train.model import build_model, save_trained
 
@@ -219,6 +220,7 @@ def train(cfg: TrainConfig, data: str | Path | Sequence[TrainExample], output_di
     examples = read_jsonl(data) if isinstance(data, (str, Path)) else list(data)
     dataset = GroupDataset(examples, cfg.train_group_size, cfg.seed)
     micro_per_epoch, total_steps, warmup = plan_steps(cfg, len(examples), world_size)
+    check_before_loading(cfg)  # refuse what cannot fit the GPU before minutes of loading
     model, tokenizer = build_model(cfg)
     collate = Collator(tokenizer, cfg)
     device = _device()
