@@ -92,7 +92,6 @@ def worker(
     from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
     from rader_queue.errors import UnknownQueueError
     from rader_queue.settings import get_settings
-    from rader_queue.store.db import require_schema
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in QUEUES]
@@ -103,7 +102,9 @@ def worker(
     if pool not in ("threads", "prefork", "solo"):
         raise ConfigError(f"--pool must be threads, prefork or solo, not {pool!r}")
     concurrency = concurrency or (1 if gpu_only else get_settings().problems_in_flight)
-    require_schema()
+    from rader_queue.queue.preflight import worker_preflight
+
+    worker_preflight(concurrency)       # schema revision, broker eviction policy, pool size
     argv = ["worker", "-Q", ",".join(names), "-P", pool, "-c", str(concurrency), "-E",
             "-l", loglevel, "--without-gossip", "--without-mingle"]
     if hostname:
@@ -236,10 +237,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 @friendly_errors
 def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
-    """Revert migrations (``base`` drops every table)."""
+    """Revert migrations: ``-1`` one step, a revision id, or ``base`` (drops every table)."""
     from rader_queue.store.db import downgrade
 
     downgrade(revision=revision)

@@ -200,6 +200,9 @@ STAGE_TASKS = {
 def enqueue(run_name: str, dataset: str, split: str | None, problems: Sequence[Problem],
             config: dict[str, Any], *, stage: str = "mcts", db_url: str | None = None,
             send: Callable[[int], str] | None = None) -> EnqueueReport:
+    from rader_queue.queue.preflight import enqueue_preflight
+
+    enqueue_preflight(db_url, broker=send is None)
     with session_scope(db_url) as session:
         run = ensure_run(session, run_name, dataset, split, config)
         new_problems, new_jobs = record_problems(session, run, problems, stage)
