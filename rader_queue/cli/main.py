@@ -199,13 +199,18 @@ def runs() -> None:
 def retry(
     run: Annotated[str, typer.Argument(help="Run name.")],
     failed: Annotated[bool, typer.Option("--failed", help="Re-enqueue failed jobs.")] = False,
-    unpublished: Annotated[bool, typer.Option("--unpublished/--no-unpublished", help="Publish queued jobs that have no broker message (e.g. after a crash during enqueue).")] = True,
+    cancelled: Annotated[bool, typer.Option("--cancelled", help="Re-enqueue cancelled jobs.")] = False,
 ) -> None:
-    """Re-enqueue a run's failed jobs (and publish any that never reached the broker)."""
-    from rader_queue.pipeline import retry_jobs
+    """Re-enqueue a run's failed (--failed) and cancelled (--cancelled) jobs, publish any that
+    never reached the broker, and publish again orphaned ones (queued without a message, or
+    running with an expired lease)."""
+    from rader_queue.queue.run_ops import retry_run
 
-    counts = retry_jobs(run, failed=failed, unpublished=unpublished)
-    console.print(f"re-enqueued {counts['failed']} failed job(s); published {counts['published']} message(s)")
+    counts = retry_run(run, failed=failed, cancelled=cancelled)
+    kinds = "/".join(k for k, on in (("failed", failed), ("cancelled", cancelled)) if on) or "failed"
+    console.print(f"re-enqueued {counts['reset']} {kinds} job(s); published "
+                  f"{counts['published']} message(s); {counts['orphaned']} orphaned job(s) "
+                  "published again")
 
 
 @app.command()
@@ -274,8 +279,8 @@ def run_embedded(
 
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
-    from rader_queue.cli import (dataset_commands, eval_commands, llm_commands, report_commands,
-                                 retrieval_commands, train_commands)
+    from rader_queue.cli import (dataset_commands, eval_commands, llm_commands, ops_commands,
+                                 report_commands, retrieval_commands, train_commands)
 
     app.add_typer(llm_commands.llm_app, name="llm")
     app.add_typer(retrieval_commands.corpus_app, name="corpus")
@@ -285,6 +290,7 @@ def _register_stage_commands() -> None:
     app.command("train")(train_commands.train)
     app.add_typer(eval_commands.eval_app, name="eval")
     app.command("report")(report_commands.report)
+    ops_commands.register(app)      # cancel, delete, reconcile, deadletter (issue 15)
 
 
 _register_stage_commands()

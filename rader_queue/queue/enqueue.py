@@ -97,43 +97,51 @@ def publish_pending(run_id: int, stage: str, send: Callable[[int], str] | None =
     published, last_id = 0, 0
     while True:
         with session_scope(db_url) as session:
-            job_ids = session.scalars(
-                select(Job.id).where(Job.run_id == run_id, Job.stage == stage,
-                                     Job.state == JobState.QUEUED, Job.celery_task_id.is_(None),
-                                     Job.id > last_id)
-                .order_by(Job.id).limit(batch)).all()
-        if not job_ids:
-            return published
-        last_id = job_ids[-1]
-        sent: dict[int, str] = {}
-        delivered = sent
-        try:
-            with getattr(send, "batch", nullcontext)():
-                for job_id in job_ids:
-                    sent[job_id] = send(job_id)
-        except BaseException:
-            if hasattr(send, "batch"):
-                delivered = {}      # the buffered batch was discarded, not written
-            raise
-        finally:
-            # Record what did reach the broker even when a send fails half-way, so the next
-            # enqueue publishes only the rest. (A hard crash inside this loop can duplicate up
-            # to ``batch`` messages; a duplicate is harmless, see the delivery guarantee.)
-            if delivered:
-                with session_scope(db_url) as session:
+            # Claim the batch: a concurrent enqueue (or retry) of the same run skips rows this
+            # one holds, and finds them published once it commits: each job published once.
+            stmt = (select(Job.id).where(Job.run_id == run_id, Job.stage == stage,
+                                         Job.state == JobState.QUEUED,
+                                         Job.celery_task_id.is_(None), Job.id > last_id)
+                    .order_by(Job.id).limit(batch))
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            job_ids = session.scalars(stmt).all()
+            if not job_ids:
+                return published
+            last_id = job_ids[-1]
+            sent: dict[int, str] = {}
+            delivered = sent
+            try:
+                with getattr(send, "batch", nullcontext)():
+                    for job_id in job_ids:
+                        sent[job_id] = send(job_id)
+            except BaseException:
+                if hasattr(send, "batch"):
+                    delivered = {}      # the buffered batch was discarded, not written
+                if delivered:
+                    # Record what did reach the broker even when a send fails half-way, so
+                    # the next enqueue publishes only the rest. (A hard crash inside this loop
+                    # can duplicate up to ``batch`` messages; a duplicate is harmless.)
                     mark_published(session, delivered)
-            published += len(delivered)
+                    session.commit()
+                raise
+            mark_published(session, delivered)
+        published += len(delivered)
 
 
 def mark_published(session: Session, task_ids: dict[int, str]) -> None:
-    """Set ``celery_task_id`` of these jobs (one statement per batch on PostgreSQL)."""
+    """Set ``celery_task_id`` and ``published_at`` (database clock) of these jobs (one
+    statement per batch on PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("UPDATE jobs SET celery_task_id = v.tid FROM unnest("
+        session.execute(text("UPDATE jobs SET celery_task_id = v.tid, published_at = "
+                             "clock_timestamp() FROM unnest("
                              "CAST(:ids AS bigint[]), CAST(:tids AS text[])) AS v(id, tid) "
                              "WHERE jobs.id = v.id"),
                         {"ids": list(task_ids), "tids": list(task_ids.values())})
     else:
-        session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id}
+        stamp = jobs_now()
+        session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id,
+                                       "published_at": stamp}
                                       for job_id, task_id in task_ids.items()])
 
 
