@@ -47,8 +47,9 @@ def engine_for(url: str | None = None) -> Engine:
                 # A worker sets RADER_DB_POOL_SIZE from its concurrency (issue 15): every task
                 # thread, the heartbeat and the reconciler get a connection without waiting.
                 settings = get_settings()
-                engine = create_engine(url, pool_pre_ping=True,
-                                       pool_size=settings.db_pool_size or 10, max_overflow=20,
+                size = settings.db_pool_size
+                engine = create_engine(url, pool_pre_ping=True, pool_size=size or 10,
+                                       max_overflow=max(4, size // 4) if size else 20,
                                        pool_timeout=settings.db_pool_timeout_s)
             _engines[url] = engine
     return engine
