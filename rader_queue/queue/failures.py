@@ -19,31 +19,36 @@ _SQL_OUTAGES: tuple[type[BaseException], ...] = (
     sa_exc.DisconnectionError)
 
 
-def _broker_outages() -> tuple[type[BaseException], ...]:
+def _other_outages() -> tuple[type[BaseException], ...]:
     from kombu.exceptions import OperationalError as KombuOperationalError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return (KombuOperationalError, RedisConnectionError, RedisTimeoutError, ConnectionError,
-            BrokerError)
+    out: tuple[type[BaseException], ...] = (KombuOperationalError, RedisConnectionError,
+                                            RedisTimeoutError, BrokerError)
+    try:
+        import psycopg
 
-
-def _chain(exc: BaseException):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+        out += (psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        pass
+    return out
 
 
 def is_outage(exc: BaseException) -> bool:
-    """True when ``exc`` (or what it wraps) is a loss of connectivity to the store or broker."""
-    outages = _SQL_OUTAGES + _broker_outages()
-    for err in _chain(exc):
-        if isinstance(err, outages):
+    """True when ``exc`` is a loss of connectivity to the store or broker: one of the classes
+    above, or a :class:`StoreError` raised from one. (Only SQL and broker errors count: a model
+    endpoint's connection error is the model's failure, with its own bounded retries.)"""
+    outages = _SQL_OUTAGES + _other_outages()
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, outages):
             return True
-        if isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated:
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
             return True
+        if not isinstance(exc, StoreError):
+            return False
+        exc, seen = exc.__cause__, seen + 1
     return False
 
 
