@@ -48,6 +48,7 @@ def _env(rader_env, broker, url):
                       **FAST_RECONCILE)
 
 
+@pytest.mark.slow
 def test_flushdb_after_enqueue_loses_nothing(rader_env, sim_llm, private_redis, tmp_path):
     broker = private_redis()
     env = _env(rader_env, broker, sim_llm(time_scale=0.05))

@@ -51,6 +51,7 @@ def test_two_concurrent_enqueues_publish_each_job_once(rader_env):
     assert client.llen(queue) == 0
 
 
+@pytest.mark.slow
 def test_cancel_retry_and_delete_a_run(rader_env, sim_llm, tmp_path):
     env = worker_env(rader_env, RADER_LLM_BASE_URL=sim_llm(time_scale=0.5), RADER_JOB_LEASE_S=3)
     n = 6

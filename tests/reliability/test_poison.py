@@ -6,6 +6,8 @@ the dead-letter store with its reason, and the legitimate jobs behind them finis
 
 from __future__ import annotations
 
+import pytest
+
 import base64
 import json
 import pickle
@@ -57,6 +59,7 @@ def _poison() -> dict[str, str | bytes]:
     }
 
 
+@pytest.mark.slow
 def test_poison_messages_are_dead_lettered_and_the_worker_goes_on(rader_env, sim_llm, tmp_path):
     url = sim_llm(time_scale=0.05)
     env = worker_env(rader_env, RADER_LLM_BASE_URL=url)
