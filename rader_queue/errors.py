@@ -6,6 +6,7 @@
     │   ├── UnknownDatasetError     a dataset name no loader knows
     │   └── UnknownQueueError       a queue name the Celery app does not route
     ├── StoreError                  the SQL store refused or is unreachable
+    │   └── SchemaError             the database's schema is not the one this code was written for
     ├── BrokerError                 the broker (Redis) refused or is unreachable
     ├── ModelError                  a model endpoint could not produce an answer
     │   └── GenerationFailed        the generator gave up after its bounded retries
@@ -49,6 +50,11 @@ class UnknownQueueError(InputError):
 
 class StoreError(RaderError):
     """The SQL store refused a write or could not be reached."""
+
+
+class SchemaError(StoreError):
+    """The database is at another Alembic revision than this code's head, or lacks a column the
+    code uses: a worker or enqueue refuses to start (exit status 6)."""
 
 
 class BrokerError(RaderError):

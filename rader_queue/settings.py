@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     # finish before handing them back (rader_queue.queue.drain)
     drain_grace_s: float = 30.0
 
+    # --- delivery guarantees (issue 15; see README "Delivery guarantee") -------------------
+    # wall-clock bound of one job's search (asyncio wait_for); then the job fails "timed out"
+    job_timeout_s: float = 2 * 3600.0
+    # reconciler (rader_queue.queue.reconcile) inside every worker: seconds between passes
+    # (0: off); a queued job published longer than reconcile_grace_s ago with no message in
+    # the broker is published again
+    reconcile_interval_s: float = 60.0
+    reconcile_grace_s: float = 45.0
+    deadletter_max: int = 10_000         # dead-letter entries kept (oldest dropped)
+    # SQL connections per worker process (0: worker concurrency + 4; pool waits are retried)
+    db_pool_size: int = 0
+    db_pool_timeout_s: float = 30.0
+    clock_offset_s: float = 0.0          # test-only: shifts this process's wall clock
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

@@ -12,13 +12,15 @@ import typer
 from rich.console import Console
 
 from rader_queue.cli.display import escaped
-from rader_queue.errors import BrokerError, ConfigError, InputError, RaderError, StoreError
+from rader_queue.errors import (BrokerError, ConfigError, InputError, RaderError, SchemaError,
+                                StoreError)
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable)
 
-EXIT_CODES = {InputError: 2, ConfigError: 3, StoreError: 4, BrokerError: 5}
+# First match wins: a subclass before its base (SchemaError is a StoreError).
+EXIT_CODES = {InputError: 2, ConfigError: 3, SchemaError: 6, StoreError: 4, BrokerError: 5}
 
 
 def friendly_errors(fn: F) -> F:

@@ -98,7 +98,6 @@ def worker(
     from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
     from rader_queue.errors import UnknownQueueError
     from rader_queue.settings import get_settings
-    from rader_queue.store.db import require_schema
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in QUEUES]
@@ -109,7 +108,9 @@ def worker(
     if pool not in ("threads", "prefork", "solo"):
         raise ConfigError(f"--pool must be threads, prefork or solo, not {pool!r}")
     concurrency = concurrency or (1 if gpu_only else get_settings().problems_in_flight)
-    require_schema()
+    from rader_queue.queue.preflight import worker_preflight
+
+    worker_preflight(concurrency)       # schema revision, broker eviction policy, pool size
     argv = ["worker", "-Q", ",".join(names), "-P", pool, "-c", str(concurrency), "-E",
             "-l", loglevel, "--without-gossip", "--without-mingle"]
     if hostname:
@@ -204,13 +205,18 @@ def runs() -> None:
 def retry(
     run: Annotated[str, typer.Argument(help="Run name.")],
     failed: Annotated[bool, typer.Option("--failed", help="Re-enqueue failed jobs.")] = False,
-    unpublished: Annotated[bool, typer.Option("--unpublished/--no-unpublished", help="Publish queued jobs that have no broker message (e.g. after a crash during enqueue).")] = True,
+    cancelled: Annotated[bool, typer.Option("--cancelled", help="Re-enqueue cancelled jobs.")] = False,
 ) -> None:
-    """Re-enqueue a run's failed jobs (and publish any that never reached the broker)."""
-    from rader_queue.pipeline import retry_jobs
+    """Re-enqueue a run's failed (--failed) and cancelled (--cancelled) jobs, publish any that
+    never reached the broker, and publish again orphaned ones (queued without a message, or
+    running with an expired lease)."""
+    from rader_queue.queue.run_ops import retry_run
 
-    counts = retry_jobs(run, failed=failed, unpublished=unpublished)
-    console.print(f"re-enqueued {counts['failed']} failed job(s); published {counts['published']} message(s)")
+    counts = retry_run(run, failed=failed, cancelled=cancelled)
+    kinds = "/".join(k for k, on in (("failed", failed), ("cancelled", cancelled)) if on) or "failed"
+    console.print(f"re-enqueued {counts['reset']} {kinds} job(s); published "
+                  f"{counts['published']} message(s); {counts['orphaned']} orphaned job(s) "
+                  "published again")
 
 
 @app.command()
@@ -242,10 +248,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 @friendly_errors
 def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
-    """Revert migrations (``base`` drops every table)."""
+    """Revert migrations: ``-1`` one step, a revision id, or ``base`` (drops every table)."""
     from rader_queue.store.db import downgrade
 
     downgrade(revision=revision)
@@ -280,8 +286,8 @@ def run_embedded(
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
     from rader_queue.cli import (cache_commands, dataset_commands, eval_commands, llm_commands,
-                                 report_commands, retrieval_commands, slurm_commands,
-                                 train_commands)
+                                 ops_commands, report_commands, retrieval_commands,
+                                 slurm_commands, train_commands)
 
     app.add_typer(llm_commands.llm_app, name="llm")
     llm_commands.llm_app.add_typer(cache_commands.cache_app, name="cache")   # issue 13
@@ -293,6 +299,7 @@ def _register_stage_commands() -> None:
     app.add_typer(eval_commands.eval_app, name="eval")
     app.command("report")(report_commands.report)
     app.add_typer(slurm_commands.slurm_app, name="slurm")
+    ops_commands.register(app)      # cancel, delete, reconcile, deadletter (issue 15)
 
 
 _register_stage_commands()

@@ -108,6 +108,9 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
     if not watch:
         console.print(render(status))
         _print_workers()
+        from rader_queue.queue.reconcile import delivery_summary
+
+        console.print(delivery_summary(), markup=False, highlight=False, soft_wrap=True)
         return
     if not console.is_terminal:
         # A pipe or a log: a Live view would only print at the end. Print changes as lines.

@@ -26,6 +26,10 @@ def configure(app: Celery, settings: Settings) -> None:
     transport_options = {
         "visibility_timeout": settings.visibility_timeout_s,
         "global_keyprefix": settings.queue_prefix,
+        # A message unacknowledged past the visibility timeout goes back to its queue at the
+        # next sweep: every 10 s (kombu's default sweeps scan only every 10th time: ~100 s).
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
     }
     app.conf.update(
         broker_url=broker,
@@ -51,7 +55,12 @@ def configure(app: Celery, settings: Settings) -> None:
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
+        # poison-proof consumption (issue 15): bad messages go to the dead-letter store
+        worker_consumer="rader_queue.queue.consumer:Consumer",
     )
+    # kombu's Redis transport with envelope checks (rader_queue.queue.transport)
+    app.conf.broker_transport = ("rader_queue.queue.transport:Transport"
+                                 if broker.startswith(("redis://", "rediss://")) else None)
     if settings.task_hard_time_limit_s >= settings.visibility_timeout_s:
         from rader_queue.errors import ConfigError
 
@@ -87,3 +96,5 @@ app = create_app()
 import rader_queue.ops.metrics  # noqa: E402,F401
 # Heartbeat and stalled-consumer exit of workers (see rader_queue.queue.watchdog).
 import rader_queue.queue.watchdog  # noqa: E402,F401
+# SQL-driven reconciliation of lost messages and expired leases (see rader_queue.queue.reconcile).
+import rader_queue.queue.reconcile  # noqa: E402,F401

@@ -99,43 +99,64 @@ def publish_pending(run_id: int, stage: str, send: Callable[[int], str] | None =
     published, last_id = 0, 0
     while True:
         with session_scope(db_url) as session:
-            job_ids = session.scalars(
-                select(Job.id).where(Job.run_id == run_id, Job.stage == stage,
-                                     Job.state == JobState.QUEUED, Job.celery_task_id.is_(None),
-                                     Job.id > last_id)
-                .order_by(Job.id).limit(batch)).all()
-        if not job_ids:
-            return published
-        last_id = job_ids[-1]
-        sent: dict[int, str] = {}
-        delivered = sent
-        try:
-            with getattr(send, "batch", nullcontext)():
-                for job_id in job_ids:
-                    sent[job_id] = send(job_id)
-        except BaseException:
-            if hasattr(send, "batch"):
-                delivered = {}      # the buffered batch was discarded, not written
-            raise
-        finally:
-            # Record what did reach the broker even when a send fails half-way, so the next
-            # enqueue publishes only the rest. (A hard crash inside this loop can duplicate up
-            # to ``batch`` messages; a duplicate is harmless, see the delivery guarantee.)
-            if delivered:
-                with session_scope(db_url) as session:
-                    mark_published(session, delivered)
-            published += len(delivered)
+            # Claim the batch: a concurrent enqueue (or retry) of the same run skips rows this
+            # one holds, and finds them published once it commits: each job published once.
+            job_ids = _claim_batch(session, run_id, stage, last_id, batch)
+            if not job_ids:
+                return published
+            last_id = job_ids[-1]
+            sent: dict[int, str] = {}
+            try:
+                with getattr(send, "batch", nullcontext)():
+                    for job_id in job_ids:
+                        sent[job_id] = send(job_id)
+            except BaseException:
+                session.rollback()              # the claim: these jobs are not published
+                if sent and not hasattr(send, "batch"):
+                    # Record what did reach the broker even when a send fails half-way, so
+                    # the next enqueue publishes only the rest. (A hard crash inside this loop
+                    # can duplicate up to ``batch`` messages; a duplicate is harmless.)
+                    mark_published(session, sent)
+                    session.commit()
+                raise
+        published += len(sent)
+
+
+def _claim_batch(session: Session, run_id: int, stage: str, after: int, batch: int) -> list[int]:
+    """Mark up to ``batch`` unpublished queued jobs published (task id ``stage-id``, database
+    clock) in the caller's transaction and return their ids; rows another transaction holds
+    are skipped. Rolled back if the messages cannot be written."""
+    pick = (select(Job.id).where(Job.run_id == run_id, Job.stage == stage,
+                                 Job.state == JobState.QUEUED, Job.celery_task_id.is_(None),
+                                 Job.id > after).order_by(Job.id).limit(batch))
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(text(
+            "UPDATE jobs SET celery_task_id = stage || '-' || id, published_at = "
+            "clock_timestamp() WHERE id IN (SELECT id FROM jobs WHERE run_id = :run AND "
+            "stage = :stage AND state = :state AND celery_task_id IS NULL AND id > :after "
+            "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING id"),
+            {"run": run_id, "stage": stage, "state": JobState.QUEUED, "after": after,
+             "n": batch}).scalars().all()
+        return sorted(rows)
+    ids = session.scalars(pick).all()
+    if ids:
+        mark_published(session, {i: f"{stage}-{i}" for i in ids})
+    return list(ids)
 
 
 def mark_published(session: Session, task_ids: dict[int, str]) -> None:
-    """Set ``celery_task_id`` of these jobs (one statement per batch on PostgreSQL)."""
+    """Set ``celery_task_id`` and ``published_at`` (database clock) of these jobs (one
+    statement per batch on PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("UPDATE jobs SET celery_task_id = v.tid FROM unnest("
+        session.execute(text("UPDATE jobs SET celery_task_id = v.tid, published_at = "
+                             "clock_timestamp() FROM unnest("
                              "CAST(:ids AS bigint[]), CAST(:tids AS text[])) AS v(id, tid) "
                              "WHERE jobs.id = v.id"),
                         {"ids": list(task_ids), "tids": list(task_ids.values())})
     else:
-        session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id}
+        stamp = jobs_now()
+        session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id,
+                                       "published_at": stamp}
                                       for job_id, task_id in task_ids.items()])
 
 
@@ -202,6 +223,9 @@ STAGE_TASKS = {
 def enqueue(run_name: str, dataset: str, split: str | None, problems: Sequence[Problem],
             config: dict[str, Any], *, stage: str = "mcts", db_url: str | None = None,
             send: Callable[[int], str] | None = None) -> EnqueueReport:
+    from rader_queue.queue.preflight import enqueue_preflight
+
+    enqueue_preflight(db_url, broker=send is None)
     with session_scope(db_url) as session:
         run = ensure_run(session, run_name, dataset, split, config)
         new_problems, new_jobs = record_problems(session, run, problems, stage)

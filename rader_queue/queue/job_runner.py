@@ -10,7 +10,10 @@ same message defers instead of doing the work twice. Errors:
 
 * :class:`TaskFailed`, :class:`InputError`, :class:`ConfigError` (e.g. no generator endpoint):
   cannot succeed → job ``failed`` with the reason, at once.
-* the store unreachable (:class:`StoreError`): the task is retried with exponential backoff.
+* the store unreachable (connectivity only, :mod:`rader_queue.queue.failures`): the task is
+  retried with exponential backoff. Any other SQL error (a missing column, a constraint, bad
+  data) fails the job at once with the database's reason.
+* an argument that is not a job id: the message goes to the dead-letter store.
 * anything else (model errors included): retried with backoff until the job has been claimed
   1 + ``RADER_TASK_MAX_RETRIES`` times (counted in SQL; ``rader-queue retry`` starts the count
   again), then ``failed`` with the last reason.
@@ -22,16 +25,17 @@ import logging
 import random
 import traceback
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import ConfigError, InputError, StoreError, TaskFailed
-from rader_queue.queue import jobs, lease
+from rader_queue.queue import failures, jobs, lease
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
 from rader_queue.store.models import Job, Problem, Run
@@ -86,23 +90,59 @@ def backoff_s(retries: int, base: float | None = None, cap: float | None = None)
     return random.uniform(0, min(cap, base * (2 ** retries)))
 
 
-def execute(task: Task, job_id: int, work: Callable[[JobContext], Outcome]) -> dict[str, Any]:
+MAX_JOB_ID = 2**63 - 1
+
+
+def valid_job_id(job_id: Any) -> int | None:
+    """``job_id`` when it is a job id (a positive 64-bit integer, not a bool), else ``None``."""
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id <= MAX_JOB_ID:
+        return None
+    return job_id
+
+
+def reject_message(task: Task, reason: str) -> dict[str, Any]:
+    """Move this delivery to the dead-letter store (it can never run) and acknowledge it."""
+    from rader_queue.queue import deadletter
+
+    request = task.request
+    raw = {"id": request.id, "task": task.name, "args": request.args, "kwargs": request.kwargs,
+           "headers": getattr(request, "headers", None)}
+    queue = (getattr(request, "delivery_info", None) or {}).get("routing_key")
+    deadletter.put(raw, reason, queue=queue, task=task.name)
+    return {"dead_letter": reason}
+
+
+def execute(task: Task, job_id: Any, work: Callable[[JobContext], Outcome]) -> dict[str, Any]:
+    """The body of every job task: validate the argument, claim, work, finish (see above)."""
+    if valid_job_id(job_id) is None:
+        return reject_message(task, f"{task.name}: job id must be a positive 64-bit integer, "
+                                    f"not {type(job_id).__name__} {str(job_id)[:80]!r}")
     settings = get_settings()
     retries = task.request.retries or 0
     try:
         with session_scope() as session:
             job = jobs.claim(session, job_id, lease_s=settings.job_lease_s)
             if job is None:
-                return {"job_id": job_id, "skipped": "already done"}
+                exists = session.get(Job, job_id) is not None
+                return {"job_id": job_id, "skipped": "already done" if exists else "no such job"}
             ctx = _load_context(session, job)
+    except jobs.Skip as exc:
+        return {"job_id": job_id, "skipped": str(exc)}
     except jobs.LeaseHeld as exc:
         # Another live copy runs this job (a redelivery past the visibility timeout): come back
         # when its lease would end; by then it has finished (→ skipped) or died (→ taken over).
         log.info("%s; this copy defers", exc)
         raise task.retry(countdown=exc.remaining_s + random.uniform(1, 5),
                          max_retries=NO_CELERY_LIMIT)
-    except (StoreError, OperationalError, DBAPIError) as exc:
-        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
+    except Exception as exc:  # noqa: BLE001 - classified: outage → retry, else → failed
+        if failures.is_outage(exc):
+            log.warning("job %s: store unavailable (%s); retrying", job_id, type(exc).__name__)
+            raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
+        if not failures.is_store_error(exc):
+            raise
+        reason = f"StoreError: the SQL store refused the claim: {failures.describe(exc)}"
+        _record_failure(job_id, reason, final=True, any_holder=True)
+        return {"job_id": job_id, "failed": reason}
     lease.register(job_id)
     try:
         return _run(task, ctx, work, retries)
@@ -126,35 +166,56 @@ def _run(task: Task, ctx: JobContext, work: Callable[[JobContext], Outcome],
         return {"job_id": job_id, "skipped": "finished by another delivery"}
     except Retry:
         raise
-    except DataError as exc:
-        # The store refused these values (e.g. a NUL character): permanent, not an outage.
-        reason = f"StoreError: the SQL store refused the results: {str(exc.orig).strip()}"
-        _record_failure(job_id, reason, final=True)
-        return {"job_id": job_id, "failed": reason}
-    except (StoreError, OperationalError, DBAPIError) as exc:
-        # The store went away: nothing was committed; try again later, the job stays running
-        # until then (no state can be written without the store).
-        log.warning("job %s: store unavailable (%s); retrying", job_id, type(exc).__name__)
-        raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
     except (TaskFailed, InputError, ConfigError, SoftTimeLimitExceeded) as exc:
         reason = "time limit exceeded" if isinstance(exc, SoftTimeLimitExceeded) else str(exc)
         _record_failure(job_id, f"{type(exc).__name__}: {reason}", final=True)
         return {"job_id": job_id, "failed": reason}
-    except Exception as exc:  # noqa: BLE001 - every other error is retried, then recorded
+    except CancelledError:
+        return {"job_id": job_id, "skipped": "no longer held by this worker"}
+    except Exception as exc:  # noqa: BLE001 - classified below
+        if failures.is_outage(exc):
+            # The store went away: nothing was committed; try again later, the job stays
+            # running (its lease runs out) until then.
+            log.warning("job %s: store unavailable (%s); retrying", job_id, type(exc).__name__)
+            raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
+        if failures.is_store_error(exc):
+            # The database answered with an error (a missing column, a constraint, bad data):
+            # the same statement fails again; permanent.
+            reason = f"StoreError: the SQL store refused the results: {failures.describe(exc)}"
+            _record_failure(job_id, reason, final=True)
+            return {"job_id": job_id, "failed": reason}
         reason = f"{type(exc).__name__}: {exc}"
         final = ctx.attempts > settings.task_max_retries   # claims, counted in SQL
         log.warning("job %s attempt %s failed: %s%s", job_id, retries + 1, reason,
                     "" if not final else " (giving up)")
         log.debug("%s", traceback.format_exc())
-        _record_failure(job_id, reason, final=final)
+        if not _record_failure(job_id, reason, final=final):
+            return {"job_id": job_id, "skipped": "no longer held by this worker"}
         if final:
             return {"job_id": job_id, "failed": reason}
         raise task.retry(exc=exc, countdown=backoff_s(retries), max_retries=NO_CELERY_LIMIT)
 
 
-def _record_failure(job_id: int, reason: str, *, final: bool) -> None:
+def _record_failure(job_id: int, reason: str, *, final: bool, any_holder: bool = False) -> bool:
+    """Write the failure; ``False`` when the job is no longer this worker's (or the store is
+    down: logged)."""
     try:
         with session_scope() as session:
-            jobs.fail(session, job_id, reason, final=final)
-    except (StoreError, OperationalError, DBAPIError):
-        log.error("job %s: could not record failure (store unavailable): %s", job_id, reason)
+            if any_holder:
+                holder = session.scalar(select(Job.worker).where(Job.id == job_id))
+                return jobs.fail(session, job_id, reason, final=final, worker=holder) or \
+                    _fail_queued(session, job_id, reason)
+            return jobs.fail(session, job_id, reason, final=final)
+    except Exception as exc:  # noqa: BLE001 - the store may be down or refuse this write too
+        log.error("job %s: could not record failure (%s): %s", job_id, type(exc).__name__, reason)
+        return True
+
+
+def _fail_queued(session: Session, job_id: int, reason: str) -> bool:
+    from sqlalchemy import update
+
+    from rader_queue.store.models import JobState
+
+    result = session.execute(update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED)
+                             .values(state=JobState.FAILED, last_error=reason[:4000]))
+    return bool(result.rowcount)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import RaderError
@@ -34,7 +34,24 @@ class LeaseHeld(RaderError):
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """This process's wall clock (shifted by the test-only ``RADER_CLOCK_OFFSET_S``). Used for
+    nothing that another process compares: leases and job times use :func:`db_now`."""
+    from rader_queue.settings import get_settings
+
+    offset = getattr(get_settings(), "clock_offset_s", 0.0)
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=offset)
+
+
+def db_now(session: Session) -> dt.datetime:
+    """The database's clock: every process compares leases and timestamps on this one clock,
+    whatever its own says. (SQLite is one machine's file: its clock is this host's.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        return as_utc(session.scalar(text("SELECT clock_timestamp()")))
+    return now()
+
+
+class Skip(RaderError):
+    """This delivery has nothing to do: the job is done, cancelled or gone."""
 
 
 def _locked(session: Session, job_id: int) -> Job | None:
@@ -46,21 +63,25 @@ def _locked(session: Session, job_id: int) -> Job | None:
 
 def claim(session: Session, job_id: int, lease_s: float, worker: str | None = None) -> Job | None:
     """Mark the job running and count the attempt. ``None`` when it is done (or gone);
-    :class:`LeaseHeld` when another live copy is running it (see :mod:`rader_queue.queue.lease`)."""
+    :class:`Skip` when it is cancelled; :class:`LeaseHeld` when another live copy is running it
+    (see :mod:`rader_queue.queue.lease`). Lease times come from the database's clock."""
     job = _locked(session, job_id)
     if job is None or job.state == JobState.DONE:
         return None
+    if job.state == JobState.CANCELLED:
+        raise Skip(f"job {job_id} was cancelled")
+    clock = db_now(session)
     if job.state == JobState.RUNNING and job.lease_until is not None:
-        remaining = (as_utc(job.lease_until) - now()).total_seconds()
+        remaining = (as_utc(job.lease_until) - clock).total_seconds()
         me = worker or worker_name()
         live_elsewhere = job.worker != me and not lease.holder_is_dead(job.worker)
         if remaining > 0 and (live_elsewhere or lease.held_here(job_id)):
             raise LeaseHeld(job_id, job.worker, remaining)
     job.state = JobState.RUNNING
     job.attempts += 1
-    job.started_at = now()
+    job.started_at = clock
     job.worker = worker or worker_name()
-    job.lease_until = now() + dt.timedelta(seconds=lease_s)
+    job.lease_until = clock + dt.timedelta(seconds=lease_s)
     job.last_error = None
     session.flush()
     return job
@@ -68,28 +89,35 @@ def claim(session: Session, job_id: int, lease_s: float, worker: str | None = No
 
 def finish(session: Session, job_id: int, result: dict | None = None,
            worker: str | None = None) -> Job:
-    """Mark done in the caller's transaction; raises :class:`AlreadyDone` if another copy won.
-    ``worker`` becomes the finishing copy's name: a redelivered copy's claim may have replaced
-    the name of the copy that goes on to finish."""
+    """Mark done in the caller's transaction; raises :class:`AlreadyDone` if another copy won
+    (or the job was cancelled or deleted meanwhile). ``worker`` becomes the finishing copy's
+    name: a redelivered copy's claim may have replaced the name of the copy that finishes."""
     job = _locked(session, job_id)
     if job is None:
         raise AlreadyDone(f"job {job_id} no longer exists")
     if job.state == JobState.DONE:
         raise AlreadyDone(f"job {job_id} was already finished by {job.worker}")
+    if job.state == JobState.CANCELLED:
+        raise AlreadyDone(f"job {job_id} was cancelled")
     job.worker = worker or worker_name()
     job.state = JobState.DONE
-    job.finished_at = now()
+    job.finished_at = db_now(session)
     job.lease_until = None
     job.result = result
     session.flush()
     return job
 
 
-def fail(session: Session, job_id: int, error: str, *, final: bool) -> None:
-    """Record an error. ``final``: the job is failed (until ``rader-queue retry``); otherwise it
-    goes back to queued for the next delivery."""
+def fail(session: Session, job_id: int, error: str, *, final: bool,
+         worker: str | None = None) -> bool:
+    """Record an error of the copy ``worker`` (default: this process). ``final``: the job is
+    failed (until ``rader-queue retry``); otherwise it goes back to queued for the next
+    delivery. Only a job this copy still holds is touched (not one cancelled, finished, or
+    released and taken over meanwhile); returns whether it was."""
     values = {"last_error": scrub(error)[:4000], "lease_until": None,
               "state": JobState.FAILED if final else JobState.QUEUED}
     if final:
-        values["finished_at"] = now()
-    session.execute(update(Job).where(Job.id == job_id, Job.state != JobState.DONE).values(**values))
+        values["finished_at"] = db_now(session)
+    held = (Job.state == JobState.RUNNING) & (Job.worker == (worker or worker_name()))
+    result = session.execute(update(Job).where(Job.id == job_id, held).values(**values))
+    return bool(result.rowcount)

@@ -37,6 +37,16 @@ STAGE_QUEUE: dict[str, str] = {
 
 # Redis keys written by rader-queue itself (outside kombu's), all under the prefix.
 HEARTBEAT = "worker-heartbeat:{hostname}"   # watchdog: last time a worker consumed/beat
+DEADLETTER = "deadletter"                   # messages no worker can run: JSON entries, newest first
+# kombu's own keys that the reconciler and `delete` read (the Redis transport's names)
+UNACKED = "unacked"                         # hash: delivery tag -> [message, exchange, routing key]
+PRIORITY_SEP = "\x06\x16"                    # queue{sep}{priority} lists for priorities 3, 6, 9
+PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def queue_lists(prefix: str, queue: str) -> list[str]:
+    """The Redis lists that hold ``queue``'s waiting messages (one per priority step)."""
+    return [prefix + queue + (f"{PRIORITY_SEP}{p}" if p else "") for p in PRIORITY_STEPS]
 
 
 def heartbeat_key(prefix: str, hostname: str) -> str:

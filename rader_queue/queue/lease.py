@@ -21,8 +21,10 @@ job row and refuses a job another copy finished, in the same transaction as the 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -40,22 +42,49 @@ _active: set[int] = set()                   # jobs this process is running now
 _thread: threading.Thread | None = None
 
 
+def _machine() -> str:
+    """This kernel and PID namespace: two containers may share a hostname and even a pid (both
+    ``vm:1``) but never a boot id and PID-namespace inode; two VMs named alike differ in boot id."""
+    parts = []
+    for path, read in (("/proc/sys/kernel/random/boot_id", lambda p: open(p).read().strip()),
+                       ("/proc/self/ns/pid", os.readlink)):
+        try:
+            parts.append(read(path))
+        except OSError:
+            parts.append("?")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:8]
+
+
+_identity: tuple[int, str] | None = None     # (pid, "machine.random") of this process
+
+
 def worker_name() -> str:
-    """This process as a lease holder and job worker: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as a lease holder and job worker: ``host:pid:machine.random``. Unique per
+    process (a forked child gets its own), whatever the hosts' names and pids."""
+    global _identity
+    if _identity is None or _identity[0] != os.getpid():
+        _identity = (os.getpid(), f"{_machine()}.{secrets.token_hex(4)}")
+    return f"{socket.gethostname()}:{os.getpid()}:{_identity[1]}"
 
 
 def holder_is_dead(worker: str | None) -> bool:
-    """True when ``worker`` (a :func:`worker_name`) is a process of this host that no longer
-    exists."""
-    host, _, pid = (worker or "").rpartition(":")
+    """True when ``worker`` (a :func:`worker_name`) is a process of this machine and PID
+    namespace that no longer exists. (A two-part ``host:pid`` of older versions is judged by
+    host and pid alone.)"""
+    parts = (worker or "").rsplit(":", 2)
+    if len(parts) == 3 and "." in parts[2]:
+        host, pid, token = parts
+        if token.split(".", 1)[0] != _machine():
+            return False
+    else:
+        host, _, pid = (worker or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return False
     return False
 
@@ -69,28 +98,64 @@ def held_here(job_id: int) -> bool:
 def register(job_id: int) -> None:
     with _lock:
         _active.add(job_id)
+    _current.job_id = job_id
     _ensure_heartbeat()
 
 
 def release(job_id: int) -> None:
     with _lock:
         _active.discard(job_id)
+        _futures.pop(job_id, None)
+    _current.job_id = None
 
 
 def renew_once() -> int:
-    """Push the leases of this process's running jobs forward; returns how many were renewed."""
-    from rader_queue.queue.jobs import now     # jobs imports this module
+    """Push the leases of this process's running jobs forward (from the database's clock);
+    returns how many were renewed. A job that is no longer this process's (cancelled, deleted,
+    or released by the reconciler and taken over) has its search cancelled."""
+    from rader_queue.queue.jobs import db_now     # jobs imports this module
 
     with _lock:
         ids = list(_active)
     if not ids:
         return 0
-    until = now() + dt.timedelta(seconds=get_settings().job_lease_s)
     with session_scope() as session:
-        result = session.execute(update(Job).where(
+        until = db_now(session) + dt.timedelta(seconds=get_settings().job_lease_s)
+        renewed = set(session.scalars(update(Job).where(
             Job.id.in_(ids), Job.state == JobState.RUNNING, Job.worker == worker_name(),
-        ).values(lease_until=until))
-    return result.rowcount
+        ).values(lease_until=until).returning(Job.id)).all())
+    for job_id in set(ids) - renewed:
+        cancel_local(job_id)
+    return len(renewed)
+
+
+_futures: dict[int, set] = {}               # job id -> futures of its coroutines (runtime.run)
+_current = threading.local()                # the job the calling thread runs
+
+
+def current_job() -> int | None:
+    return getattr(_current, "job_id", None)
+
+
+def track(job_id: int, future) -> None:
+    with _lock:
+        _futures.setdefault(job_id, set()).add(future)
+
+
+def untrack(job_id: int, future) -> None:
+    with _lock:
+        _futures.get(job_id, set()).discard(future)
+
+
+def cancel_local(job_id: int) -> None:
+    """Cancel the coroutines this process runs for ``job_id`` (it is no longer ours)."""
+    with _lock:
+        futures = list(_futures.get(job_id, ()))
+    if futures:
+        log.warning("job %s is no longer held by this worker (cancelled, deleted or taken "
+                    "over); cancelling its search", job_id)
+    for future in futures:
+        future.cancel()
 
 
 def _heartbeat() -> None:

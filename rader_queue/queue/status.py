@@ -26,7 +26,8 @@ class StageProgress:
 
     @property
     def finished(self) -> int:
-        return self.counts.get(JobState.DONE, 0) + self.counts.get(JobState.FAILED, 0)
+        return (self.counts.get(JobState.DONE, 0) + self.counts.get(JobState.FAILED, 0)
+                + self.counts.get(JobState.CANCELLED, 0))
 
     def rate_per_s(self) -> float | None:
         if not self.first_start or not self.last_finish or self.finished == 0:

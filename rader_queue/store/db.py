@@ -44,7 +44,13 @@ def engine_for(url: str | None = None) -> Engine:
                 engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+                # A worker sets RADER_DB_POOL_SIZE from its concurrency (issue 15): every task
+                # thread, the heartbeat and the reconciler get a connection without waiting.
+                settings = get_settings()
+                size = settings.db_pool_size
+                engine = create_engine(url, pool_pre_ping=True, pool_size=size or 10,
+                                       max_overflow=max(4, size // 4) if size else 20,
+                                       pool_timeout=settings.db_pool_timeout_s)
             _engines[url] = engine
     return engine
 
@@ -149,13 +155,28 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (``rader-queue db upgrade``)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    _alembic(command.upgrade, url, revision)
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:
+    """Revert migrations down to ``revision``: an id, ``-1`` (one step) or ``base``."""
     from alembic import command
 
-    command.downgrade(alembic_config(url), revision)
+    _alembic(command.downgrade, url, revision)
+
+
+def _alembic(step: Any, url: str | None, revision: str) -> None:
+    """Run an Alembic command; an unknown or unreachable revision is a one-line InputError."""
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        step(alembic_config(url), revision)
+    except (CommandError, RevisionError) as exc:
+        from rader_queue.errors import InputError
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"revision {revision!r}: {first}") from None
 
 
 def require_schema(url: str | None = None) -> None:

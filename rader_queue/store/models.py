@@ -52,7 +52,8 @@ class JobState:
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-    ALL = (QUEUED, RUNNING, DONE, FAILED)
+    CANCELLED = "cancelled"     # `rader-queue cancel` (issue 15): workers drop its messages
+    ALL = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 
 
 class Run(Base):
@@ -86,7 +87,8 @@ class Problem(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_run_stage_state", "run_id", "stage", "state"),)
+    __table_args__ = (Index("ix_jobs_run_stage_state", "run_id", "stage", "state"),
+                      Index("ix_jobs_state_lease", "state", "lease_until"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id", ondelete="CASCADE"),
@@ -104,6 +106,20 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReconcileRun(Base):
+    """One pass of the reconciler (:mod:`rader_queue.queue.reconcile`): what it found and did."""
+    __tablename__ = "reconcile_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    queued_checked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    republished: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    released: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class TreeNode(Base):
