@@ -2,7 +2,7 @@
 reconciler passes
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29 16:30:00
 
 ``jobs.published_at`` lets the reconciler leave alone a job whose message was published moments
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
