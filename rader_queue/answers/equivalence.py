@@ -28,7 +28,7 @@ from typing import NamedTuple
 import sympy
 
 from rader_queue.answers.latex import ParseError, parse_latex
-from rader_queue.answers.normalize import LONG_ANSWER_CHARS, normalize
+from rader_queue.answers.normalize import LONG_ANSWER_CHARS, is_base_number, normalize
 
 IRRATIONAL_REL_TOL = 1e-30
 EVAL_DIGITS = 60
@@ -148,7 +148,8 @@ class _Comparer:
     def scalar(self, a: str, b: str) -> Verdict:
         if a == b:
             return Verdict(True, "same text")
-        ma, mb = _BASE.match(a), _BASE.match(b)
+        ma, mb = (m if m and is_base_number(m.group(1), int(m.group(2))) else None
+                  for m in (_BASE.match(a), _BASE.match(b)))
         if ma or mb:                       # 1011_{2}: the same digits, in no base or the same one
             da, db = (ma.group(1) if ma else a), (mb.group(1) if mb else b)
             if ma and mb and ma.group(2) != mb.group(2):

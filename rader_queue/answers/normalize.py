@@ -5,6 +5,21 @@ Everything here is plain string work with linear-time regular expressions: no ev
 commands, ``$``/``\\$``, ``%``/``\\%``, degree marks, trailing units, ``\\text{...}`` wrappers, a
 leading ``x =``, a trailing period, thousands separators) and keeps meaning. Whether two
 normalised strings denote the same value is decided by :mod:`rader_queue.answers.equivalence`.
+
+Conventions (MATH's; each is a test in ``tests/answers/test_adversarial.py``):
+
+* percent signs are dropped: ``5\\%`` = ``5``, and ``5\\%`` ≠ ``0.05``;
+* ``1,000`` and ``1{,}000``, ``5,\\!525``, ``10 000`` and ``10\\,000`` are thousands separators; ``(1,000)``
+  and ``\\{1,000\\}`` are a tuple and a set; ``1 2`` (digits apart, not in groups of three) is no number;
+* ``0.1\\overline{6}`` is exactly 1/6; ``2\\frac14`` is the mixed number 9/4 (not 2·1/4);
+* ``1011_2``, ``1011_{2}`` and ``1011_{(2)}`` are one spelling, and the bare digits ``1011`` count as
+  the same answer (the question names the base); another base never does;
+* degree marks are dropped (``30^\\circ`` = ``30``) except inside ``\\sin``/``\\cos``/... where they
+  convert (``\\sin 30^\\circ`` = 1/2);
+* ``9 a.m.``, ``9\\text{ am}``, ``9:00 AM`` are one time of day, never equal to the same hour p.m.;
+* Unicode minus signs, full-width digits, superscript digits, ``π``, ``√``, ``∞``, ``½`` are read as TeX;
+* ``x = 1 \\text{ or } x = 2`` and ``1 and 2`` are the list ``1, 2``; ``\\mathbb{R}`` and "all real
+  numbers" are ``(-\\infty, \\infty)``; ``1e3`` is ``10^3``; ``\\boxed`` inside the box is unwrapped.
 """
 
 from __future__ import annotations
@@ -78,7 +93,7 @@ _NESTED_BOX = re.compile(r"^\\(?:boxed|fbox)\s*\{(.*)\}$", re.S)
 _CHOOSE = re.compile(r"\{([^{}\\]*)\\choose([^{}]*)\}")
 _EXPLICIT_THOUSANDS = re.compile(r"(?<=\d),\\!(?=\d{3}(?!\d))|(?<=\d)\{,\}(?=\d{3}(?!\d))")
 _SPACED_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?: \d{3})+(?![\d.])")
-_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\overline\s*\{(\d{1,50})\}")
+_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(?:(?<=\{)(\d{1,50})\}|(\d))")
 _SCIENTIFIC = re.compile(r"^([-+]?)(\d+(?:\.\d+)?)[eE]([-+]?\d{1,6})$")
 _BASE = re.compile(r"^([-+]?[0-9A-Z]+(?:\.[0-9A-Z]+)?)_\{?\(?(\d{1,2})\)?\}?$")
 _TRIG_DEGREES = re.compile(r"\\(?:sin|cos|tan|sec|csc|cot)(?![a-zA-Z])")
@@ -86,6 +101,14 @@ _WORD_SEPARATOR = re.compile(r"\s+(?:and|or)\s+|\\text\s*\{\s*(?:and|or)\s*\}")
 _SAME_VARIABLE = re.compile(r"^\s*([a-zA-Z])\s*=(.*)$", re.S)
 _INFINITY_WORDS = {"infinity": "\\infty", "+infinity": "\\infty", "-infinity": "-\\infty",
                    "all real numbers": "(-\\infty,\\infty)", "\\mathbb{r}": "(-\\infty,\\infty)"}
+
+
+def is_base_number(digits: str, base: int) -> bool:
+    """Whether ``digits`` (with a sign or a point) is a numeral in ``base`` (2..36)."""
+    if not 2 <= base <= 36:
+        return False
+    body = digits.lstrip("+-").replace(".", "", 1)
+    return bool(body) and any(c.isdigit() for c in body) and all(int(c, 36) < base for c in body)
 
 
 def _unicode(s: str) -> str:
@@ -99,7 +122,7 @@ def _unicode(s: str) -> str:
 
 def _repeating(m: re.Match) -> str:
     """``0.1\\overline{6}`` -> ``\\frac{1}{6}`` (exact)."""
-    whole, fixed, rep = m.group(1) or "0", m.group(2), m.group(3)
+    whole, fixed, rep = m.group(1) or "0", m.group(2), m.group(3) or m.group(4)
     num = int(whole + fixed + rep) - int(whole + fixed)
     den = (10 ** len(rep) - 1) * 10 ** len(fixed)
     return f"\\frac{{{num}}}{{{den}}}"
@@ -184,7 +207,7 @@ def normalize(answer: str | None) -> str:
     if m:                                        # 1.5e3 is 1.5 \times 10^{3}
         s = f"{m.group(1)}{m.group(2)}\\times10^{{{int(m.group(3))}}}"
     m = _BASE.match(s)
-    if m:                                        # 1011_2, 1011_{2}, 1011_{(2)}: one spelling
+    if m and is_base_number(m.group(1), int(m.group(2))):   # 1011_2, 1011_{2}, 1011_{(2)}: one spelling
         return f"{m.group(1)}_{{{int(m.group(2))}}}"
     m = _MIXED_NUMBER.match(s)
     if m:

@@ -189,3 +189,12 @@ if sys.platform.startswith("linux"):
         else:
             pytest.fail(f"checking process {child} outlived its parent")
         pidfile.write_text(str(child))
+
+
+@pytest.mark.parametrize("a, b, equal", [
+    ("0.\\bar{3}", "\\frac13", True), ("0.\\dot{3}", "\\frac13", True), ("0.\\overline3", "\\frac13", True),
+    ("-221_3", "-221_{3}", True), ("0.0011_{2}", "0.0011_2", True), ("1A_{11}", "1A", True),
+    ("A_1", "A", False), ("29_{2}", "29", False),          # A_1 is a name, 9 is no binary digit
+])
+def test_base_and_repeating_spellings(a, b, equal):
+    assert check(a, b).equal is equal and check(b, a).equal is equal
