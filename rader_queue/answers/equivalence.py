@@ -290,4 +290,10 @@ def check(pred: str | None, gold: str | None) -> Verdict:
         return Verdict(same, "same number" if same else "different numbers")
     if len(a) > LONG_ANSWER_CHARS or len(b) > LONG_ANSWER_CHARS:
         return Verdict(False, f"answer of {len(a)} characters is compared as text only, and differs")
-    return _Comparer().value(a, b)
+    comparer = _Comparer()
+    verdict = comparer.value(a, b)
+    if not verdict.equal and ("°" in a) != ("°" in b):    # \cos 13^\circ written as \cos 13
+        plain = comparer.value(a.replace("°", ""), b.replace("°", ""))
+        if plain.equal:
+            return Verdict(True, "same with the degree marks dropped")
+    return verdict

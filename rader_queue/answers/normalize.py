@@ -15,7 +15,7 @@ Conventions (MATH's; each is a test in ``tests/answers/test_adversarial.py``):
 * ``1011_2``, ``1011_{2}`` and ``1011_{(2)}`` are one spelling, and the bare digits ``1011`` count as
   the same answer (the question names the base); another base never does;
 * degree marks are dropped (``30^\\circ`` = ``30``) except inside ``\\sin``/``\\cos``/... where they
-  convert (``\\sin 30^\\circ`` = 1/2);
+  convert (``\\sin 30^\\circ`` = 1/2; the same trig with the marks left out also counts);
 * ``9 a.m.``, ``9\\text{ am}``, ``9:00 AM`` are one time of day, never equal to the same hour p.m.;
 * Unicode minus signs, full-width digits, superscript digits, ``π``, ``√``, ``∞``, ``½`` are read as TeX;
 * ``x = 1 \\text{ or } x = 2`` and ``1 and 2`` are the list ``1, 2``; ``\\mathbb{R}`` and "all real
