@@ -26,7 +26,7 @@ MAX_DEPTH = 60
 MAX_DIGITS = 4_000
 MAX_POWER_BITS = 20_000
 MAX_SYMBOLIC_EXPONENT = 200
-MAX_FACTORIAL = 1_000
+MAX_FACTORIAL = 3_000            # MATH has \frac{1}{2004!}; 3000! is 9,131 digits
 
 
 class ParseError(ValueError):
