@@ -73,6 +73,82 @@ def _fmt_dec(value: Fraction) -> str | None:
     return sign + (text[:-digits] + "." + text[-digits:] if digits else text)
 
 
+def _fmt_repeating(value: Fraction) -> str | None:
+    """``0.1\\overline{6}`` for 1/6; None for a finite decimal or a period over 40 digits."""
+    if _fmt_dec(value) is not None or value < 0:
+        return None
+    whole, rem, den = value.numerator // value.denominator, value.numerator % value.denominator, value.denominator
+    digits, seen = [], {}
+    while rem and rem not in seen and len(digits) < 60:
+        seen[rem] = len(digits)
+        rem *= 10
+        digits.append(str(rem // den))
+        rem %= den
+    if not rem or rem not in seen or len(digits) - seen[rem] > 40:
+        return None
+    start = seen[rem]
+    return f"{whole}.{''.join(digits[:start])}\\overline{{{''.join(digits[start:])}}}"
+
+
+FULL_WIDTH = str.maketrans("0123456789", "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19")
+BASE = re.compile(r"^(-?[0-9A-Z]+)_\{?(\d+)\}?$")
+WORD = re.compile(r"^\\text\{([A-Za-z][A-Za-z ]*)\}$")
+
+
+def _review_rewrites(g: str) -> list[tuple[str, str]]:
+    """Spellings added in the issue-13 review: Unicode, repeating decimals, mixed numbers,
+    scientific notation, spaced thousands, base subscripts, case of worded answers."""
+    out = []
+    if INT.match(g):
+        n = int(g)
+        out.append(("int:fullwidth", g.translate(FULL_WIDTH)))
+        if n < 0:
+            out.append(("int:unicode-minus", "\u2212" + g[1:]))
+        if abs(n) >= 10000:
+            out.append(("int:spaced-thousands", f"{n:,}".replace(",", " ")))
+            out.append(("int:thin-space-thousands", f"{n:,}".replace(",", "\\,")))
+        if n and n % 100 == 0:
+            mantissa, exp = str(abs(n)).rstrip("0"), len(str(abs(n))) - len(str(abs(n)).rstrip("0"))
+            out.append(("int:scientific", f"{'-' if n < 0 else ''}{mantissa}e{exp}"))
+    m = FRAC.match(g)
+    if m:
+        sign, a, b = m.group(1), int(m.group(2)), int(m.group(3))
+        if b:
+            value = Fraction((-1 if sign else 1) * a, b)
+            rep = _fmt_repeating(value)
+            if rep:
+                out.append(("frac:repeating-decimal", rep))
+            if value > 1 and value.denominator > 1:
+                whole, rest = divmod(value.numerator, value.denominator)
+                out.append(("frac:mixed-number", f"{whole}\\frac{{{rest}}}{{{value.denominator}}}"))
+            if sign:
+                out.append(("frac:unicode-minus", "\u2212" + g[1:]))
+    m = BASE.match(g)
+    if m:
+        out.append(("base:braces", f"{m.group(1)}_{{{m.group(2)}}}" if "{" not in g else f"{m.group(1)}_{m.group(2)}"))
+    m = WORD.match(g)
+    if m:
+        out.append(("text:case", m.group(1).lower()))
+    return out
+
+
+def _review_near_misses(g: str) -> list[tuple[str, str]]:
+    out = []
+    m = FRAC.match(g)
+    if m and int(m.group(3)):
+        value = Fraction((-1 if m.group(1) else 1) * int(m.group(2)), int(m.group(3)))
+        rep = _fmt_repeating(value)
+        if rep:
+            out.append(("frac:repeating-truncated", rep.replace("\\overline{", "").rstrip("}")))
+            out.append(("frac:repeating-dropped-bar", rep.split("\\overline")[0] + "0"))
+    m = BASE.match(g)
+    if m:
+        out.append(("base:other-base", f"{m.group(1)}_{{{int(m.group(2)) + 1}}}"))
+    if INT.match(g) and len(g.lstrip("-")) >= 2 and len(g.lstrip("-")) % 3 != 1:
+        out.append(("int:digits-spaced", g[:-1] + " " + g[-1]))       # "12 3" is not 123
+    return out
+
+
 def rewrites(gold: str, rng: random.Random) -> list[tuple[str, str]]:
     """(category, candidate) pairs that mean the same as ``gold``."""
     g = gold.strip()
@@ -140,7 +216,7 @@ def rewrites(gold: str, rng: random.Random) -> list[tuple[str, str]]:
     if "\\begin{pmatrix}" in g:
         out.append(("matrix:spacing", g.replace("&", " & ").replace("\\\\", " \\\\ ")))
         out.append(("matrix:bmatrix", g.replace("pmatrix", "bmatrix")))
-    return out
+    return out + _review_rewrites(g)
 
 
 def _frac_of(value: Fraction) -> str:
@@ -187,7 +263,7 @@ def near_misses(gold: str) -> list[tuple[str, str]]:
     m = re.fullmatch(r"(\D*)(\d+)(.*)", g)
     if not out and m and "\\" in g:                   # any other answer: its first number + 1
         out.append(("latex:number+1", f"{m.group(1)}{int(m.group(2)) + 1}{m.group(3)}"))
-    return out
+    return out + _review_near_misses(g)
 
 
 PAYLOADS = ["open('{f}','w').write('x')", "__import__('os').system('touch {f}')",

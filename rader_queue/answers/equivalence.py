@@ -14,7 +14,7 @@ wall time) decides in this order, and says why in :attr:`Verdict.reason`:
    ``\\frac{15309}{256}``, ``0.5`` = ``\\frac12``); expressions with variables are equal when
    their difference expands or simplifies to 0; constant expressions are equal when their
    difference simplifies to 0, or - the one stated tolerance - when *both* are irrational and
-   agree to a relative 1e-9 (never between two rationals, integers or finite decimals, and never
+   agree to a relative 1e-30 when evaluated to 60 digits (never between two rationals, integers or finite decimals, and never
    between a rational and an irrational).
 
 Anything that cannot be parsed is only equal to the same normalised string.
@@ -28,15 +28,18 @@ from typing import NamedTuple
 import sympy
 
 from rader_queue.answers.latex import ParseError, parse_latex
-from rader_queue.answers.normalize import LONG_ANSWER_CHARS, normalize
+from rader_queue.answers.normalize import LONG_ANSWER_CHARS, is_base_number, normalize
 
-IRRATIONAL_REL_TOL = 1e-9
+IRRATIONAL_REL_TOL = 1e-30
+EVAL_DIGITS = 60
 MAX_ELEMENTS = 50
 
 _DECIMAL = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)$")
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[lcr|]*\})?(.*)\\end\{\1\}$", re.S)
 _SET = re.compile(r"^\\\{(.*)\\\}$", re.S)
 _WORDED = re.compile(r"^[a-z][a-z '\-]*$")
+_BASE = re.compile(r"^([-+]?[0-9A-Z.]+)_\{(\d+)\}$")
+_BARE_VARIABLE = re.compile(r"^[a-zA-Z]$")
 _OPENERS = {"(": 1, "[": 1, "{": 1}
 _CLOSERS = {")": 1, "]": 1, "}": 1}
 
@@ -145,6 +148,14 @@ class _Comparer:
     def scalar(self, a: str, b: str) -> Verdict:
         if a == b:
             return Verdict(True, "same text")
+        ma, mb = (m if m and is_base_number(m.group(1), int(m.group(2))) else None
+                  for m in (_BASE.match(a), _BASE.match(b)))
+        if ma or mb:                       # 1011_{2}: the same digits, in no base or the same one
+            da, db = (ma.group(1) if ma else a), (mb.group(1) if mb else b)
+            if ma and mb and ma.group(2) != mb.group(2):
+                return Verdict(False, "numbers in different bases")
+            same = da == db
+            return Verdict(same, "same digits" if same else "different digits")
         if _DECIMAL.match(a) and _DECIMAL.match(b):
             same = _canonical_decimal(a) == _canonical_decimal(b)
             return Verdict(same, "same number" if same else "different numbers")
@@ -190,6 +201,11 @@ class _Comparer:
         sa, sb = structure(a.strip()), structure(b.strip())
         if sa[0] == "scalar" and sb[0] == "scalar":
             return self.scalar(sa[1], sb[1])
+        for eq, other in ((sa, sb), (sb, sa)):          # "2x + 3 = y" where the gold is "2x + 3"
+            if eq[0] == "eq" and other[0] == "scalar":
+                for side, rest in ((eq[1], eq[2]), (eq[2], eq[1])):
+                    if _BARE_VARIABLE.match(side.strip()):
+                        return self.value(rest, other[1])
         if sa[0] != sb[0]:
             return Verdict(False, f"a {sa[0]} where the gold answer is a {sb[0]}")
         kind = sa[0]
@@ -204,7 +220,24 @@ class _Comparer:
                 return Verdict(False, "a matrix of another shape")
             return self.ordered([c for r in sa[1] for c in r], [c for r in sb[1] for c in r])
         straight = self.ordered(sa[1:], sb[1:])            # equations: the same sides, either order
-        return straight if straight.equal else self.ordered(sa[1:][::-1], sb[1:])
+        if straight.equal:
+            return straight
+        swapped = self.ordered(sa[1:][::-1], sb[1:])
+        return swapped if swapped.equal else self.proportional(sa[1:], sb[1:], straight)
+
+    def proportional(self, xs: tuple, ys: tuple, otherwise: Verdict) -> Verdict:
+        """``x^2 + y^2 = 1`` and ``2x^2 + 2y^2 = 2``: (lhs - rhs) differ by a nonzero constant."""
+        try:
+            p = sympy.Add(self.parse(xs[0]), -self.parse(xs[1]))
+            q = sympy.Add(self.parse(ys[0]), -self.parse(ys[1]))
+        except ParseError:
+            return otherwise
+        if not (p.free_symbols and q.free_symbols) or q == 0:
+            return otherwise
+        ratio = sympy.simplify(p / q)
+        if not ratio.free_symbols and ratio.is_number and ratio.is_finite and ratio != 0:
+            return Verdict(True, "equations differ by a constant factor")
+        return otherwise
 
 
 def compare_expressions(x: sympy.Expr, y: sympy.Expr) -> Verdict:
@@ -227,14 +260,15 @@ def compare_expressions(x: sympy.Expr, y: sympy.Expr) -> Verdict:
             same = sx == sy
             return Verdict(same, "same number" if same else "different numbers")
         return Verdict(False, "a rational number and an irrational one")
-    try:
-        vx, vy = complex(x.evalf(30)), complex(y.evalf(30))
+    try:                                  # both at EVAL_DIGITS digits, then their difference
+        ex, ey = x.evalf(EVAL_DIGITS), y.evalf(EVAL_DIGITS)
+        gap = abs(complex((ex - ey).evalf(EVAL_DIGITS)))
+        scale = max(abs(complex(ex)), abs(complex(ey)))
     except (TypeError, ValueError, ArithmeticError):
         return Verdict(False, "not a number that can be evaluated")
-    scale = max(abs(vx), abs(vy))
-    if scale != scale or scale == float("inf"):
+    if scale != scale or scale == float("inf") or gap != gap:
         return Verdict(False, "not a finite number")
-    if abs(vx - vy) <= IRRATIONAL_REL_TOL * scale:
+    if gap <= IRRATIONAL_REL_TOL * scale:
         return Verdict(True, f"irrational values equal within a relative {IRRATIONAL_REL_TOL:g}")
     return Verdict(False, "different values")
 
@@ -256,4 +290,10 @@ def check(pred: str | None, gold: str | None) -> Verdict:
         return Verdict(same, "same number" if same else "different numbers")
     if len(a) > LONG_ANSWER_CHARS or len(b) > LONG_ANSWER_CHARS:
         return Verdict(False, f"answer of {len(a)} characters is compared as text only, and differs")
-    return _Comparer().value(a, b)
+    comparer = _Comparer()
+    verdict = comparer.value(a, b)
+    if not verdict.equal and ("°" in a) != ("°" in b):    # \cos 13^\circ written as \cos 13
+        plain = comparer.value(a.replace("°", ""), b.replace("°", ""))
+        if plain.equal:
+            return Verdict(True, "same with the degree marks dropped")
+    return verdict

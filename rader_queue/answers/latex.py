@@ -26,14 +26,14 @@ MAX_DEPTH = 60
 MAX_DIGITS = 4_000
 MAX_POWER_BITS = 20_000
 MAX_SYMBOLIC_EXPONENT = 200
-MAX_FACTORIAL = 1_000
+MAX_FACTORIAL = 3_000            # MATH has \frac{1}{2004!}; 3000! is 9,131 digits
 
 
 class ParseError(ValueError):
     """The text is not in the restricted grammar (or is too large to build)."""
 
 
-_TOKEN = re.compile(r"\d+(?:\.\d*)?|\.\d+|\\[a-zA-Z]+|\\[{}|]|\S")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|\\[a-zA-Z]+|\\[{}|]|\S")
 
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
           "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon",
@@ -67,6 +67,10 @@ def decimal_to_rational(text: str) -> sympy.Rational:
     whole, _, frac = text.partition(".")
     value = Fraction(int(whole or "0")) + (Fraction(int(frac), 10 ** len(frac)) if frac else 0)
     return sympy.Rational(value.numerator, value.denominator)
+
+
+def _is_number(tok: str) -> bool:
+    return tok[0].isdigit() or (tok[0] == "." and len(tok) > 1)
 
 
 def _is_zero_or_unit(x: sympy.Expr) -> bool:
@@ -162,6 +166,8 @@ class _Parser:
                     raise ParseError("division by zero")
                 value = sympy.Mul(value, safe_pow(den, sympy.Integer(-1)))
             elif tok is not None and self.starts_atom(tok):
+                if _is_number(tok) and self.pos and _is_number(self.tokens[self.pos - 1]):
+                    raise ParseError("two numbers side by side")       # "1 2", "1.2.3"
                 value = sympy.Mul(value, self.power())
             else:
                 return value
@@ -194,9 +200,14 @@ class _Parser:
 
     def postfix(self) -> sympy.Expr:
         value = self.primary()
-        while self.peek() == "!":
-            self.take()
-            value = sympy.factorial(_integer_arg(value, "factorial"))
+        while self.peek() in ("!", "°"):
+            if self.take() == "°":                         # degrees inside sin/cos/tan
+                value = sympy.Mul(value, sympy.pi, sympy.Rational(1, 180))
+            elif self.peek() == "!":                       # 5!! is the double factorial
+                self.take()
+                value = sympy.factorial2(_integer_arg(value, "factorial"))
+            else:
+                value = sympy.factorial(_integer_arg(value, "factorial"))
         return value
 
     def argument(self, *, signed: bool = False) -> sympy.Expr:
@@ -292,6 +303,8 @@ class _Parser:
         if name == "log" and self.peek() == "_":            # \log_b x
             self.take()
             base = self.argument()
+            if base.is_number and (base.is_positive is False or base == 1):
+                raise ParseError("a logarithm to a base that is not positive and not 1")
             value = sympy.log(self.power(), base)
             return value
         if name in _FUNCTIONS:

@@ -40,6 +40,7 @@ from rader_queue.answers.equivalence import Verdict
 log = logging.getLogger("rader_queue.answers")
 
 STARTUP_TIMEOUT_S = 120.0        # a worker's interpreter start and imports (not a check)
+MAX_REPLY_BYTES = 1 << 16        # a reply is one short JSON line
 
 
 
@@ -71,16 +72,22 @@ def serve(target: str, memory_mb: int) -> None:
         os._exit(0)
 
     threading.Thread(target=orphan_watch, daemon=True).start()
-    out = sys.stdout
-    sys.stdout = sys.stderr = open(os.devnull, "w")       # prints of any library go nowhere
+    # The protocol gets a private copy of fd 1; fd 1 and 2 themselves now go to /dev/null, so
+    # neither Python prints nor C-level writes of any library can put a line into the replies.
+    out = os.fdopen(os.dup(1), "w")
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    sys.stdout = sys.stderr = open(os.devnull, "w")
     module, _, name = target.partition(":")
     function = getattr(importlib.import_module(module), name)
     function("1", "1")                                    # warm up (imports, caches) before "ready"
     out.write('"ready"\n')
     out.flush()
     for line in sys.stdin:
+        ident = None
         try:
-            pred, gold = json.loads(line)
+            ident, pred, gold = json.loads(line)
             verdict = function(pred, gold)
             result = [bool(verdict[0]), str(verdict[1])]
         except MemoryError:
@@ -89,7 +96,7 @@ def serve(target: str, memory_mb: int) -> None:
             result = [False, "answer nested too deeply"]
         except Exception as exc:  # noqa: BLE001 - any failure of a check means "not shown equal"
             result = [False, f"check failed ({type(exc).__name__})"]
-        out.write(json.dumps(result) + "\n")
+        out.write(json.dumps([ident, *result]) + "\n")     # the request's id: replies never mix
         out.flush()
 
 
@@ -107,6 +114,7 @@ class _Worker:
             close_fds=True)
         self._buffer = b""
         self.ready = False
+        self.sent = 0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -114,13 +122,21 @@ class _Worker:
     def ask(self, pred: str | None, gold: str | None, timeout_s: float) -> tuple[bool, str] | None:
         """The worker's answer, or None when it has not answered within ``timeout_s``."""
         assert self.process.stdin is not None
-        self.process.stdin.write((json.dumps([pred, gold]) + "\n").encode("utf-8", "surrogatepass"))
+        self.sent += 1
+        request = [self.sent, pred, gold]
+        self.process.stdin.write((json.dumps(request) + "\n").encode("utf-8", "surrogatepass"))
         self.process.stdin.flush()
         line = self.read_line(timeout_s)
         if line is None:
             return None
-        equal, reason = json.loads(line)
-        return bool(equal), str(reason)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if (not isinstance(reply, list) or len(reply) != 3 or reply[0] != self.sent
+                or not isinstance(reply[1], bool) or not isinstance(reply[2], str)):
+            raise ValueError("answer checker replied out of protocol")
+        return reply[1], reply[2][:500]
 
     def wait_ready(self, timeout_s: float) -> None:
         """Wait for the worker's start-up (interpreter, imports) to finish: start-up time never
@@ -141,6 +157,8 @@ class _Worker:
             if not chunk:
                 raise EOFError("answer checker exited")
             self._buffer += chunk
+            if len(self._buffer) > MAX_REPLY_BYTES:
+                raise ValueError("answer checker reply too long")
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
@@ -180,9 +198,14 @@ class AnswerChecker:
 
     def check_sync(self, pred: str | None, gold: str | None) -> Verdict:
         """The verdict on ``pred`` against ``gold``, within ``timeout_s`` of the check starting."""
-        if self._closed:
-            raise RuntimeError("answer checker is closed")
-        worker = self._idle.get()
+        while True:
+            if self._closed:
+                raise RuntimeError("answer checker is closed")
+            try:
+                worker = self._idle.get(timeout=1.0)     # never blocks forever on a closed pool
+                break
+            except queue.Empty:
+                continue
         try:
             if worker is None or not worker.alive():
                 if worker is not None:
@@ -198,13 +221,16 @@ class AnswerChecker:
             worker = _Worker(self.memory_mb, self.target)    # starts now, while the slot waits
             self._count("checks", "timeouts")
             return Verdict(False, f"check exceeded {self.timeout_s:g} s")
-        except (EOFError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken, garbled or vanished process: replace it
             if worker is not None:
                 worker.stop()
             worker = None
             self._count("checks", "crashes")
             return Verdict(False, f"check process died ({type(exc).__name__})")
         finally:
+            if self._closed and worker is not None and os.getpid() == self.pid:
+                worker.stop()                             # closed while this check ran
+                worker = None
             self._idle.put(worker)
 
     async def check(self, pred: str | None, gold: str | None) -> Verdict:

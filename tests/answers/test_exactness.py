@@ -51,7 +51,7 @@ def test_tolerance_only_between_two_irrationals():
     # equal to 1e-12 but different: rationals never get a tolerance
     assert not check("1.000000000001", "1").equal
     assert not check("\\frac{1000000000001}{1000000000000}", "1").equal
-    # the same irrational written two ways: equal (exactly, or within the stated 1e-9)
+    # the same irrational written two ways: equal (exactly, or within the stated 1e-30 at 60 digits)
     assert check("\\sqrt{2}\\sqrt{3}", "\\sqrt{6}").equal
     assert check("\\ln 8", "3\\ln 2").equal
 
