@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     watchdog_interval_s: float = 5.0
     watchdog_stall_s: float = 120.0
 
+    # --- vLLM engine (issue 16: rader_queue.llm.embedded_vllm, scripts/setup_vllm.sh) --------
+    vllm_python: Path | None = None      # interpreter of the vLLM virtualenv (default .venv-vllm)
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rader_queue.errors import ConfigError, GenerationFailed, RaderError
 from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
-from rader_queue.llm.structured import ReplyFormat
+from rader_queue.llm.structured import FormatGuard, ReplyFormat
 from rader_queue.llm.ledger import CallRecord
 from rader_queue.llm.retry import BadReply, RetryPolicy, Stopwatch, call_with_retries
 from rader_queue.ops.metrics import observe_llm_call, track_generator
@@ -59,6 +59,7 @@ class _Core:
         self.max_in_flight = max_in_flight or settings.llm_max_in_flight
         self.fanout_n = fanout_n if fanout_n is not None else getattr(settings, "llm_fanout_n", None)
         self.native_n: bool | None = None     # learned in auto mode
+        self.guard = FormatGuard(self.base_url, settings.llm_structured_outputs)
         self.cache = cache
         self.in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -162,6 +163,13 @@ class Generator:
             raise
         record.prompt_tokens, record.completion_tokens = ptok, ctok
         record.attempts, record.latency_s = attempts, watch.elapsed
+        if constrain is not None:
+            try:
+                await core.guard.check(constrain, texts)
+            except RaderError as exc:          # StructuredOutputsIgnored: not cached, accounted
+                record.error = str(exc)
+                await self._account(record)
+                raise
         if key is not None:
             await self._cache_op(core.cache.put, key, request, CachedResponse(texts, ptok, ctok))
         await self._account(record)
