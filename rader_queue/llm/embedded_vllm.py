@@ -147,7 +147,7 @@ def start_vllm(model: Path | str | None = None, *, embed: bool = False, name: st
     model = Path(model)
     name = name or ("all-MiniLM-L6-v2" if embed else GENERATOR_NAME)
     port = port or free_port()
-    max_model_len = max_model_len or (512 if embed else 4096)     # MiniLM: 512 positions
+    max_model_len = max_model_len or (256 if embed else 4096)     # MiniLM: 256 positions
     cmd = server_command(python, model, name=name, port=port, embed=embed,
                          max_model_len=max_model_len, extra_args=extra_args)
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "HF_HUB_OFFLINE": "1",

@@ -33,7 +33,8 @@ def test_n_seed_and_stop_are_honoured(vllm_env, vllm_engines):
         four = await gen.generate(MESSAGES, n=4, max_tokens=24, temperature=1.0, seed=7)
         again = await gen.generate(MESSAGES, n=4, max_tokens=24, temperature=1.0, seed=7)
         other = await gen.generate(MESSAGES, n=4, max_tokens=24, temperature=1.0, seed=8)
-        stopped = await gen.generate(MESSAGES, n=2, max_tokens=48, temperature=0.0, stop=[" "])
+        stopped = await gen.generate(MESSAGES, n=2, max_tokens=48, temperature=1.0, seed=3,
+                                     stop=[" "])
         return four, again, other, stopped
 
     four, again, other, stopped = asyncio.run(calls())
