@@ -21,12 +21,6 @@ from rader_queue.llm.embedded_vllm import VllmServer, start_vllm, vllm_python
 from tests.training_data.conftest import corpus_path  # noqa: F401
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/vllm/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.vllm)
-
-
 @dataclass
 class Engines:
     generator: VllmServer

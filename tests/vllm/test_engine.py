@@ -14,6 +14,7 @@ from rader_queue.llm.generator import Generator
 from rader_queue.llm.structured import VERDICT
 from rader_queue.mcts.parsers import parse_verdict
 
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]     # servers start once: ~1-2 min
 MESSAGES = [{"role": "user", "content": "Name three prime numbers and explain why they are prime."}]
 JUDGE = [{"role": "user", "content": "Theorem: every prime greater than two is odd. Is it relevant "
                                      "to the problem 'find the hypotenuse of a 6-8 right triangle'?"}]
@@ -80,13 +81,15 @@ def test_embeddings_match_sentence_transformers(vllm_env, vllm_engines):
 
     texts = ["The interior angles of a triangle add up to 180 degrees.",
              "If p is prime and does not divide a then a^(p-1) is 1 modulo p.",
-             "sum of a geometric series", "x"]
+             "sum of a geometric series", "x",
+             # ~600 tokens: the server cuts it at max_length tokens, as sentence-transformers does
+             " ".join(f"pad{i}" for i in range(200))]
     remote = embedder_from_settings()
     assert type(remote).__name__ == "RemoteEmbedder"
     got = remote.encode_passages(texts)
     reference = SentenceTransformer(resolve_model(DEFAULT_MODEL)[1], device="cpu").encode(
         texts, normalize_embeddings=True)
-    assert got.shape == reference.shape == (4, 384)
+    assert got.shape == reference.shape == (5, 384)
     cosines = np.sum(got * reference, axis=1) / (np.linalg.norm(got, axis=1)
                                                  * np.linalg.norm(reference, axis=1))
     assert cosines.min() >= 0.9999, cosines

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
 
 from rader_queue.store import session_scope
@@ -18,6 +19,7 @@ from rader_queue.store.models import (Dataset, GeneratedQuery, Job, JobState, Ju
                                       Problem, Run, TreeNode)
 from tests.process_helpers import ROOT, running, wait_for, worker_cmd
 
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]     # servers start once: ~1-2 min
 RUN = "vllm-e2e"
 TYPES = "qcot,qquestion,qllmq"
 
