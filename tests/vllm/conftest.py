@@ -34,13 +34,18 @@ class Engines:
 
 
 @pytest.fixture(scope="session")
-def vllm_engines():
+def vllm_available():
+    """The vLLM virtualenv exists (else: skip, or fail in CI)."""
     try:
-        vllm_python()
+        return vllm_python()
     except ConfigError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"the vllm tier must run in CI: {exc}")
         pytest.skip(f"{exc}; the vllm tier needs it (CI builds it)")
+
+
+@pytest.fixture(scope="session")
+def vllm_engines(vllm_available):
     with ThreadPoolExecutor(2) as pool:      # both start at once: ~40 s instead of ~80 s
         futures = [pool.submit(start_vllm, max_model_len=2048),
                    pool.submit(start_vllm, embed=True)]
