@@ -32,7 +32,8 @@ def capped_tokens(cap: int | None) -> dict[str, int]:
 
 def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, rollouts: int,
                  max_depth: int, database_url: str | None, timeout: float,
-                 concurrency: int = 8, max_tokens: int | None = None) -> None:
+                 concurrency: int = 8, max_tokens: int | None = None,
+                 engine: str = "llamacpp") -> None:
     from celery.contrib.testing.worker import start_worker
 
     from rader_queue.cli.status_view import render
@@ -53,7 +54,18 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
     app_module.use_settings(settings)
     upgrade()
     with ExitStack() as stack:
-        if _needs_model_server() and not settings.llm_base_url:
+        if engine not in ("llamacpp", "vllm"):
+            raise RaderError(f"--engine must be llamacpp or vllm, not {engine!r}")
+        if _needs_model_server() and not settings.llm_base_url and engine == "vllm":
+            from rader_queue.llm.embedded_vllm import vllm_server
+
+            console.print("starting the embedded model server (SmolLM2-135M-Instruct, vLLM CPU)…")
+            server = stack.enter_context(vllm_server())
+            os.environ["RADER_LLM_BASE_URL"] = server.base_url
+            os.environ["RADER_LLM_MODEL"] = server.model
+            os.environ["RADER_LLM_STRUCTURED_OUTPUTS"] = "vllm"       # readable verdicts
+            get_settings.cache_clear()
+        elif _needs_model_server() and not settings.llm_base_url:
             from rader_queue.llm.embedded_server import embedded_server
 
             console.print("starting the embedded model server (SmolLM2-135M-Instruct, CPU)…")

@@ -26,6 +26,11 @@ class ConfigError(RaderError):
     """Settings or options that are missing, malformed or contradictory."""
 
 
+class StructuredOutputsIgnored(ConfigError):
+    """The model server ignores the configured structured-outputs dialect (issue 16): its
+    replies do not match the requested format."""
+
+
 class InputError(RaderError):
     """Bad input. ``source`` names the file (and ``line``/``field`` where known)."""
 

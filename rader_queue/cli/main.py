@@ -272,13 +272,15 @@ def run_embedded(
     database_url: Annotated[Optional[str], typer.Option(help="SQL store (default: RADER_DATABASE_URL, a SQLite file).")] = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
     max_tokens: Annotated[Optional[int], typer.Option(min=16, help="Cap every MCTS generation at N tokens (the small CPU model otherwise writes up to 1024 per reply; a larger N keeps the defaults).")] = 160,
+    engine: Annotated[str, typer.Option(help="Embedded model server: llamacpp, or vllm (scripts/setup_vllm.sh; continuous batching pays off on hosts with many cores).")] = "llamacpp",
 ) -> None:
     """The embedded one-command mode: SQLite, an in-process broker and worker, the embedded CPU
     model server and the in-process embedder. No Redis, PostgreSQL or GPU needed."""
     from rader_queue.embedded import run_embedded as run_it
 
     run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
-           max_depth=max_depth, database_url=database_url, timeout=timeout, max_tokens=max_tokens)
+           max_depth=max_depth, database_url=database_url, timeout=timeout, max_tokens=max_tokens,
+           engine=engine)
 
 
 # ----------------------------------------------------------------------------- stage commands

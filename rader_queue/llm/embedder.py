@@ -134,7 +134,7 @@ class RemoteEmbedder(_Base):
     def __init__(self, base_url: str, model: str, *, api_key: str = "EMPTY",
                  normalize: bool = True, query_prefix: str = "", passage_prefix: str = "",
                  max_length: int = 512, batch_size: int = 64, max_in_flight: int = 8,
-                 policy=None, pooling: str = "server") -> None:
+                 policy=None, pooling: str = "server", truncate_prompt_tokens: bool = True) -> None:
         from rader_queue.llm.retry import RetryPolicy
 
         self.base_url, self.model_id, self._api_key = base_url, model, api_key
@@ -142,6 +142,8 @@ class RemoteEmbedder(_Base):
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
         self.batch_size, self.max_in_flight = batch_size, max_in_flight
         self.policy = policy or RetryPolicy()
+        # vLLM rejects inputs over its max_model_len unless asked to cut them (issue 16)
+        self._extra = {"truncate_prompt_tokens": max_length} if truncate_prompt_tokens else None
 
     def __repr__(self) -> str:
         return f"RemoteEmbedder(base_url={self.base_url!r}, model={self.model_id!r})"
@@ -159,7 +161,8 @@ class RemoteEmbedder(_Base):
 
         async def batch(chunk: list[str]) -> list[list[float]]:
             async def once():
-                reply = await client.embeddings.create(input=chunk, model=self.model_id)
+                reply = await client.embeddings.create(input=chunk, model=self.model_id,
+                                                       extra_body=self._extra)
                 data = sorted(reply.data, key=lambda d: d.index)
                 if len(data) != len(chunk):
                     from rader_queue.llm.retry import BadReply
@@ -206,6 +209,7 @@ def embedder_from_settings(settings: Settings | None = None, *, model: str | Non
     if s.embedder_base_url:
         return RemoteEmbedder(s.embedder_base_url, model or s.embedder_model,
                               api_key=s.embedder_api_key.get_secret_value(),
-                              policy=RetryPolicy.from_settings(s), **common)
+                              policy=RetryPolicy.from_settings(s),
+                              truncate_prompt_tokens=s.embedder_truncate_prompt_tokens, **common)
     return LocalEmbedder(model or s.embedder_model, pooling=s.embedder_pooling, device=device,
                          **common)

@@ -38,7 +38,7 @@ from rader_queue.errors import ConfigError, GenerationFailed, RaderError
 from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
 from rader_queue.llm.reply import (ReplyTooLarge, body_byte_cap, body_cap, cacheable,
                                    capped_http_client, merge_finish, parse_reply)
-from rader_queue.llm.structured import ReplyFormat
+from rader_queue.llm.structured import FormatGuard, ReplyFormat
 from rader_queue.llm.ledger import CallRecord
 from rader_queue.llm.retry import BadReply, RetryPolicy, Stopwatch, call_with_retries
 from rader_queue.ops.metrics import observe_llm_call, track_generator
@@ -65,6 +65,7 @@ class _Core:
         self.max_in_flight = max_in_flight or settings.llm_max_in_flight
         self.fanout_n = fanout_n if fanout_n is not None else getattr(settings, "llm_fanout_n", None)
         self.native_n: bool | None = None     # learned in auto mode
+        self.guard = FormatGuard(self.base_url, settings.llm_structured_outputs)
         self.cache = cache
         self.in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -171,6 +172,13 @@ class Generator:
             raise
         record.prompt_tokens, record.completion_tokens = min(ptok, _INT32), min(ctok, _INT32)
         record.attempts, record.latency_s, record.finish_reason = attempts, watch.elapsed, finish
+        if constrain is not None:
+            try:
+                await core.guard.check(constrain, texts)
+            except RaderError as exc:          # StructuredOutputsIgnored: not cached, accounted
+                record.error = str(exc)
+                await self._account(record)
+                raise
         if key is not None and cacheable(finish):
             await self._cache_op(core.cache.put, key, request,
                                  CachedResponse(texts, ptok, ctok, finish))

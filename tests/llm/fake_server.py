@@ -1,7 +1,9 @@
 """A tiny OpenAI-compatible HTTP server of the tests' own, on a loopback port in a thread.
 
-``mode`` picks its behaviour: ok | one_choice | 500 | 400 | hang | garbage | no_choices.
-Every request body is recorded in ``requests``."""
+``mode`` picks its behaviour: ok | one_choice | 500 | 400 | hang | garbage | no_choices |
+unconstrained. A request with a structured-outputs field gets a verdict-shaped reply, except
+in ``unconstrained`` mode (a server that ignores the field). Every request body is recorded in
+``requests``."""
 
 from __future__ import annotations
 
@@ -42,8 +44,12 @@ class FakeServer:
                                             "model": "fake", "choices": []})
                 n = 1 if mode == "one_choice" else body.get("n", 1)
                 seed = body.get("seed")
+                constrained = mode != "unconstrained" and bool(
+                    {"structured_outputs", "guided_regex", "grammar"} & body.keys())
+                head = "Relevant: True\nReason: " if constrained else ""
                 choices = [{"index": i, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": f"seed={seed} choice={i}"}}
+                            "message": {"role": "assistant",
+                                        "content": f"{head}seed={seed} choice={i}"}}
                            for i in range(n)]
                 return self._send(200, {"id": "x", "object": "chat.completion", "created": 0,
                                         "model": "fake", "choices": choices,

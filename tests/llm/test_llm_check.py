@@ -1,0 +1,47 @@
+"""``rader-queue llm check`` against the embedded llama.cpp server (its vLLM counterpart is in
+tests/vllm/test_engine.py): what the probe reports is what the server does."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from rader_queue.llm.embedded_server import embedded_server
+
+pytestmark = pytest.mark.model
+
+
+def _rows(output: str) -> dict[str, str]:
+    return {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in output.splitlines() if line.count("│") >= 3}
+
+
+def test_llm_check_tells_what_llamacpp_honours(monkeypatch):
+    from rader_queue.cli.llm_commands import llm_app
+    from rader_queue.settings import get_settings
+
+    monkeypatch.delenv("RADER_EMBEDDER_BASE_URL", raising=False)
+    get_settings.cache_clear()
+    with embedded_server(port=0, n_ctx=1024) as server:
+        out = CliRunner().invoke(llm_app, ["check", "--base-url", server.base_url],
+                                 terminal_width=200)
+    assert out.exit_code == 0, out.output
+    rows = _rows(out.output)
+    assert rows["server"] == "unknown"                 # no /version endpoint
+    assert rows["models served"] == server.model
+    assert rows["n=2 in one request"].startswith("no (1 choice")     # the generator fans out
+    assert rows["same seed, same text"] == "yes"
+    assert rows["structured outputs: llamacpp"] == "honoured"
+    assert rows["structured outputs: vllm"] == "ignored"
+    assert rows["RADER_LLM_STRUCTURED_OUTPUTS"] == "llamacpp"
+    assert any(k.startswith("embeddings") and v.startswith("not served") for k, v in rows.items())
+
+
+def test_llm_check_without_an_endpoint_says_what_to_set(monkeypatch):
+    from rader_queue.cli.llm_commands import llm_app
+    from rader_queue.settings import get_settings
+
+    monkeypatch.delenv("RADER_LLM_BASE_URL", raising=False)
+    get_settings.cache_clear()
+    out = CliRunner().invoke(llm_app, ["check"])
+    assert out.exit_code != 0 and "RADER_LLM_BASE_URL" in out.output
