@@ -98,7 +98,7 @@ async def llm_query_rows(env: QuerygenEnv, samples: Sequence[Sample],
         overlap = prompting.lexical_overlap(query, doc.full_text)
         row = _row(env, s, "qllmq", query, raw=reply, seed=seed, overlap=round(overlap, 4))
         if not query:
-            row.update(kept=False, reject_reason="the reply holds no query")
+            row.update(kept=False, reject_reason="the reply holds no query (no 'Query:' line)")
         elif doc.title and len(doc.title) > 3 and doc.title.lower() in query.lower():
             row.update(kept=False, reject_reason="the query names the theorem")
         elif overlap > opts.max_overlap:
