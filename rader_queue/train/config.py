@@ -74,6 +74,7 @@ class TrainConfig:
     # outputs
     save_merged: bool = True
     logging_steps: int = 1
+    preset: str | None = None  # issue 18: the --preset these values came from (recorded only)
 
     def __post_init__(self) -> None:
         self.validate()
