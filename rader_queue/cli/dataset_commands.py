@@ -101,17 +101,18 @@ def print_counts(report) -> None:
 
     from rader_queue.training_data.rows import table9
 
-    table = Table("query type", "rows", "share", "paper share (Table 9)", "candidates", "dropped",
-                  "overlap dropped", "judge rejected", "reward filtered", "duplicates", "merged",
-                  "topped up", "short of negatives",
-                  title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)"),
-                  title_justify="left")
+    table = Table("type", "rows", "share", "paper", "cand.", "dropped (overlap)", "judged out",
+                  "low reward", "dup/merged", "topped up (short)",
+                  title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)")
+                  + " — share of rows vs the paper's Table 9 (MATH)", title_justify="left")
     for qtype, count, share, paper in table9(report.counts):
         st = report.stats.get(qtype, {})
-        table.add_row(qtype, str(count), f"{share:.1%}", f"{paper:.1%}", *(str(st.get(k, 0)) for k in (
-            "candidates", "dropped", "overlap_dropped", "judge_rejected", "reward_filtered",
-            "duplicates", "merged", "topped_up", "short_of_negatives")))
-    table.add_row("[bold]all[/]", f"[bold]{report.counts.get('all', 0)}[/]", "", "", *[""] * 9)
+        table.add_row(qtype, str(count), f"{share:.0%}", f"{paper:.0%}", str(st.get("candidates", 0)),
+                      f"{st.get('dropped', 0)} ({st.get('overlap_dropped', 0)})",
+                      str(st.get("judge_rejected", 0)), str(st.get("reward_filtered", 0)),
+                      f"{st.get('duplicates', 0)}/{st.get('merged', 0)}",
+                      f"{st.get('topped_up', 0)} ({st.get('short_of_negatives', 0)})")
+    table.add_row("[bold]all[/]", f"[bold]{report.counts.get('all', 0)}[/]", *[""] * 8)
     console.print(table)
     histogram = getattr(report, "negatives_per_row", {}) or {}
     if histogram:
