@@ -219,13 +219,12 @@ def fill(given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
 
 
 def explicit(ctx: Any, names: list[str]) -> set[str]:
-    """The parameters of a click/typer context that the command line (or env) set."""
-    from click.core import ParameterSource
-
+    """The parameters of a click/typer context that the command line (or env) set. Sources are
+    compared by name: typer may bring its own copy of click's ``ParameterSource``."""
     out = set()
     for name in names:
         source = ctx.get_parameter_source(name)
-        if source is not None and source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+        if source is not None and getattr(source, "name", str(source)) not in ("DEFAULT", "DEFAULT_MAP"):
             out.add(name)
     return out
 

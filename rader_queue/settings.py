@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     watchdog_interval_s: float = 5.0
     watchdog_stall_s: float = 120.0
 
+    # --- issue 18: BRIGHT ------------------------------------------------------------------
+    # a local BRIGHT-layout folder (documents/<split>.jsonl, examples/<split>.jsonl) that
+    # `bright:<split>` corpora and benchmarks read before the hub; None: <data_dir>/BRIGHT
+    bright_dir: Path | None = None
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}
