@@ -101,13 +101,13 @@ def print_counts(report) -> None:
 
     from rader_queue.training_data.rows import table9
 
-    table = Table("type", "rows", "share", "paper", "cand.", "dropped (overlap)", "judged out",
+    table = Table("type", "rows", "share", "paper", "pairs", "dropped (overlap)", "judged out",
                   "low reward", "dup/merged", "topped up (short)",
                   title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)")
                   + " — share of rows vs the paper's Table 9 (MATH)", title_justify="left")
     for qtype, count, share, paper in table9(report.counts):
         st = report.stats.get(qtype, {})
-        table.add_row(qtype, str(count), f"{share:.0%}", f"{paper:.0%}", str(st.get("candidates", 0)),
+        table.add_row(qtype, str(count), f"{share:.0%}", f"{paper:.0%}", str(st.get("pairs", 0)),
                       f"{st.get('dropped', 0)} ({st.get('overlap_dropped', 0)})",
                       str(st.get("judge_rejected", 0)), str(st.get("reward_filtered", 0)),
                       f"{st.get('duplicates', 0)}/{st.get('merged', 0)}",

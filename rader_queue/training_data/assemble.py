@@ -41,7 +41,7 @@ from rader_queue.training_data import rows as rows_mod
 
 Progress = Callable[[str, int, int], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-STAT_KEYS = ("candidates", "dropped", "overlap_dropped", "judge_rejected", "reward_filtered",
+STAT_KEYS = ("candidates", "pairs", "dropped", "overlap_dropped", "judge_rejected", "reward_filtered",
              "missing_doc", "duplicates", "merged", "topped_up", "short_of_negatives", "no_negative")
 
 

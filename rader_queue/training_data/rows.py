@@ -66,18 +66,21 @@ def norm(text: str) -> str:
 
 
 def merge(candidates: Sequence[Candidate], stats: dict[str, dict[str, int]]) -> list[Row]:
-    """One row per query text (first candidate's id and type); counts ``duplicates``
-    (same query and positive again) and ``merged`` (same query, another positive or type)."""
+    """One row per query text (first candidate's id and type); counts ``pairs`` (distinct
+    (query, positive) pairs a type contributed), ``duplicates`` (same query and positive
+    again) and ``merged`` (same query, another positive or type)."""
     rows: dict[str, Row] = {}
     for c in candidates:
         key = norm(c.query)
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(c.key, c.query.strip(), c.query_type, c.generated_query_id, [c.positive])
+            stats[c.query_type]["pairs"] += 1
         elif c.positive in row.positives:
             stats[c.query_type]["duplicates"] += 1
         else:
             stats[c.query_type]["merged"] += 1
+            stats[c.query_type]["pairs"] += 1
             row.positives.append(c.positive)
         have = {d for d, _ in row.negatives}
         for d in c.negatives:

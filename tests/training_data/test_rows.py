@@ -25,7 +25,7 @@ from rader_queue.training_data.rows import Candidate
 
 
 def _stats(*types):
-    return {t: dict.fromkeys(("duplicates", "merged", "topped_up", "short_of_negatives", "no_negative"), 0)
+    return {t: dict.fromkeys(("pairs", "duplicates", "merged", "topped_up", "short_of_negatives", "no_negative"), 0)
             for t in types}
 
 
@@ -50,6 +50,7 @@ def test_one_row_per_query_with_every_positive_and_sourced_negatives():
     assert calls[0] == ("Find x", {"p1", "p2", "n1", "n2", "n3"}, 1)
     assert [s for _, s in rows[1].negatives][0] == "qlexical_mined"
     assert stats["qquestion"]["merged"] == 1 and stats["qcot"]["duplicates"] == 1
+    assert stats["qcot"]["pairs"] == 1 and stats["qquestion"]["pairs"] == 1
     assert stats["qcot"]["topped_up"] == 1 and stats["qlexical"]["topped_up"] == 1
     assert rows_mod.negatives_histogram(rows) == {4: 2}
 
