@@ -31,13 +31,20 @@ def querygen(
     all_rewards: AllRewards = False,
     seed: SeedOpt = None,
     unparsed_as_negative: Annotated[bool, typer.Option(help="Count theorems whose self-reflection verdict was unreadable as hard negatives.")] = False,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's qllmq overlap filter (rader-paper: none) and qlexical round trip.")] = None,
 ) -> None:
     """Enqueue the extraction (querygen queue), query-generation and judge jobs of RUN.
     Idempotent: asking again adds nothing; workers: ``rader-queue worker -Q querygen,judge``."""
     from rader_queue.querygen import QuerygenOptions, enqueue_querygen
 
+    extra = {}
+    if preset:
+        from rader_queue.presets import get_preset
+
+        values = get_preset(preset).dataset
+        extra = {"max_overlap": values.max_overlap, "lexical_top": values.lexical_top}
     options = QuerygenOptions(types=types, judge=judge, min_reward=None if all_rewards else 1.0,
-                              seed=seed, unparsed_as_negative=unparsed_as_negative)
+                              seed=seed, unparsed_as_negative=unparsed_as_negative, **extra)
     report = enqueue_querygen(run, options)
     jobs = ", ".join(f"{n} {stage}" for stage, n in report.jobs_new.items())
     console.print(f"run [bold]{report.run}[/]: {report.problems} finished problems; new jobs: {jobs}; "
@@ -79,10 +86,13 @@ def build(
     overlap = None if no_overlap_filter else max_overlap
     if overlap is None and not no_overlap_filter:
         overlap = values.max_overlap if values else QuerygenOptions().max_overlap
+    from_preset = {"dense_top": values.dense_top, "topup_ranks": values.topup_ranks} if values else {}
     options = BuildOptions(types=types, min_reward=min_reward, seed=seed, preset=preset,
-                           min_negatives=min_negatives or (values.min_negatives if values else 11))
+                           min_negatives=min_negatives or (values.min_negatives if values else 11),
+                           **from_preset)
     qg = QuerygenOptions(types=options.types, judge=judge, min_reward=min_reward, seed=seed,
-                         max_overlap=overlap) if local else None
+                         max_overlap=overlap, **({"lexical_top": values.lexical_top} if values else {})
+                         ) if local else None
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         bars: dict[str, int] = {}

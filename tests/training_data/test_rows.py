@@ -130,3 +130,20 @@ def test_a_querys_own_positives_are_never_its_in_batch_negatives():
     logits, tgt = contrastive_logits(q, p, 0.1, gather=False, passage_keys=keys, positive_keys=positive)
     assert torch.equal(tgt, target)
     assert all(logits[0, j] < -1e30 for j in cols)
+
+
+def test_build_cli_with_the_paper_preset_records_it(scripted_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from rader_queue.cli.dataset_commands import dataset_app
+    from rader_queue.store.models import Dataset
+
+    out = CliRunner().invoke(dataset_app, ["build", scripted_run, "--name", "paper", "--out", str(tmp_path),
+                                           "--types", "qcot,qquestion", "--local", "--preset", "rader-paper"],
+                             terminal_width=160)
+    assert out.exit_code == 0, out.output
+    assert "Table 9" in out.output and "negatives per row: 11:" in out.output
+    with session_scope() as s:
+        d = s.scalars(select(Dataset).where(Dataset.name == "paper")).one()
+        assert d.config["preset"] == "rader-paper" and d.config["min_negatives"] == 11
+        assert d.config["negative_sources"]["self_reflection"] > 0
