@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     # unknown request fields (OpenAI).
     embedder_truncate_prompt_tokens: bool = True
 
+    # --- issue 18: BRIGHT ------------------------------------------------------------------
+    # a local BRIGHT-layout folder (documents/<split>.jsonl, examples/<split>.jsonl) that
+    # `bright:<split>` corpora and benchmarks read before the hub; None: <data_dir>/BRIGHT
+    bright_dir: Path | None = None
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

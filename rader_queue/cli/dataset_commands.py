@@ -32,13 +32,20 @@ def querygen(
     all_rewards: AllRewards = False,
     seed: SeedOpt = None,
     unparsed_as_negative: Annotated[bool, typer.Option(help="Count theorems whose self-reflection verdict was unreadable as hard negatives.")] = False,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's qllmq overlap filter (rader-paper: none) and qlexical round trip.")] = None,
 ) -> None:
     """Enqueue the extraction (querygen queue), query-generation and judge jobs of RUN.
     Idempotent: asking again adds nothing; workers: ``rader-queue worker -Q querygen,judge``."""
     from rader_queue.querygen import QuerygenOptions, enqueue_querygen
 
+    extra = {}
+    if preset:
+        from rader_queue.presets import get_preset
+
+        values = get_preset(preset).dataset
+        extra = {"max_overlap": values.max_overlap, "lexical_top": values.lexical_top}
     options = QuerygenOptions(types=types, judge=judge, min_reward=None if all_rewards else 1.0,
-                              seed=seed, unparsed_as_negative=unparsed_as_negative)
+                              seed=seed, unparsed_as_negative=unparsed_as_negative, **extra)
     report = enqueue_querygen(run, options)
     jobs = ", ".join(f"{n} {stage}" for stage, n in report.jobs_new.items())
     console.print(f"run [bold]{escaped(report.run)}[/]: {report.problems} finished problems; new jobs: {jobs}; "
@@ -57,7 +64,10 @@ def build(
     hf: Annotated[bool, typer.Option("--hf", help="Also save a Hugging Face dataset (save_to_disk).")] = False,
     local: Annotated[bool, typer.Option("--local", help="Generate the query rows in this process first (small runs; no workers needed).")] = False,
     judge: Annotated[bool, typer.Option("--judge", help="With --local: judge the generated queries too.")] = False,
-    min_negatives: Annotated[int, typer.Option(min=1, help="Top negatives up to this many per row from BM25 ranks 31-50.")] = 1,
+    min_negatives: Annotated[Optional[int], typer.Option(min=1, help="Distinct negatives per row (train_group_size - 1; default 11): self-reflection rejections first, then BM25 ranks 31-50, then the dense top-k.")] = None,
+    max_overlap: Annotated[Optional[float], typer.Option(help="With --local: drop qllmq queries sharing more than this share of words with the theorem (default 0.6; the paper preset has no such filter).")] = None,
+    no_overlap_filter: Annotated[bool, typer.Option("--no-overlap-filter", help="With --local: keep qllmq queries whatever their overlap with the theorem.")] = False,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's dataset values (explicit options win).")] = None,
 ) -> None:
     """Assemble RUN's query rows into a versioned dataset: SQL rows plus a Tevatron JSONL
     (query_id, query, positive_passages, negative_passages). Same content → same version."""
@@ -70,9 +80,20 @@ def build(
     if judge and not local:
         raise ConfigError("--judge applies with --local; for queued runs use "
                           "`rader-queue dataset querygen RUN --judge`")
+    from rader_queue.presets import get_preset
+
     min_reward = None if all_rewards else 1.0
-    options = BuildOptions(types=types, min_reward=min_reward, seed=seed, min_negatives=min_negatives)
-    qg = QuerygenOptions(types=options.types, judge=judge, min_reward=min_reward, seed=seed) if local else None
+    values = get_preset(preset).dataset if preset else None
+    overlap = None if no_overlap_filter else max_overlap
+    if overlap is None and not no_overlap_filter:
+        overlap = values.max_overlap if values else QuerygenOptions().max_overlap
+    from_preset = {"dense_top": values.dense_top, "topup_ranks": values.topup_ranks} if values else {}
+    options = BuildOptions(types=types, min_reward=min_reward, seed=seed, preset=preset,
+                           min_negatives=min_negatives or (values.min_negatives if values else 11),
+                           **from_preset)
+    qg = QuerygenOptions(types=options.types, judge=judge, min_reward=min_reward, seed=seed,
+                         max_overlap=overlap, **({"lexical_top": values.lexical_top} if values else {})
+                         ) if local else None
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         bars: dict[str, int] = {}
@@ -89,18 +110,29 @@ def build(
 def print_counts(report) -> None:
     from rich.table import Table
 
-    table = Table("query type", "rows", "candidates", "dropped", "judge rejected",
-                  "reward filtered", "duplicates", "topped up",
-                  title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)"),
-                  title_justify="left")
-    for qtype, count in report.counts.items():
-        if qtype == "all":
-            continue
+    from rader_queue.training_data.rows import table9
+
+    table = Table("type", "rows", "share", "paper", "pairs", "dropped (overlap)", "judged out",
+                  "low reward", "dup/merged", "topped up (short)",
+                  title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)")
+                  + " — share of rows vs the paper's Table 9 (MATH)", title_justify="left")
+    for qtype, count, share, paper in table9(report.counts):
         st = report.stats.get(qtype, {})
-        table.add_row(cell(qtype), str(count), *(str(st.get(k, 0)) for k in (
-            "candidates", "dropped", "judge_rejected", "reward_filtered", "duplicates", "topped_up")))
-    table.add_row("[bold]all[/]", f"[bold]{report.counts.get('all', 0)}[/]", *[""] * 6)
+        table.add_row(cell(qtype), str(count), f"{share:.0%}", f"{paper:.0%}", str(st.get("pairs", 0)),
+                      f"{st.get('dropped', 0)} ({st.get('overlap_dropped', 0)})",
+                      str(st.get("judge_rejected", 0)), str(st.get("reward_filtered", 0)),
+                      f"{st.get('duplicates', 0)}/{st.get('merged', 0)}",
+                      f"{st.get('topped_up', 0)} ({st.get('short_of_negatives', 0)})")
+    table.add_row("[bold]all[/]", f"[bold]{report.counts.get('all', 0)}[/]", *[""] * 8)
     console.print(table)
+    histogram = getattr(report, "negatives_per_row", {}) or {}
+    if histogram:
+        console.print("negatives per row: " + ", ".join(f"{k}: {v} rows" for k, v in histogram.items()),
+                      highlight=False)
+    sources = getattr(report, "negative_sources", {}) or {}
+    if sources:
+        console.print("negative sources: " + ", ".join(f"{k} {v}" for k, v in sources.items()),
+                      highlight=False)
     console.print(f"JSONL: {report.jsonl_path}" + (f"\nHugging Face: {report.hf_path}" if report.hf_path else ""),
                   highlight=False)
 

@@ -18,6 +18,7 @@ eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrievers (nDCG@10,
 @eval_app.command("run")
 @friendly_errors
 def run(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Checkpoint folder, checkpoint name from `rader-queue train`, hub model id, or 'bm25'.")],
     benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="champ, champ:train, champ:test, bright:<task>[:gpt4] (hub), or a BRIGHT-layout folder (documents.jsonl + examples.jsonl).")] = "champ",
     hybrid_alpha: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Fuse with BM25: alpha·z(dense) + (1-alpha)·z(bm25), per query.")] = None,
@@ -26,7 +27,12 @@ def run(
     depth: Annotated[int, typer.Option(min=1, help="Documents kept per query.")] = 1000,
     query_prefix: Annotated[Optional[str], typer.Option(help="Override the checkpoint's query prefix.")] = None,
     passage_prefix: Annotated[Optional[str], typer.Option(help="Override the checkpoint's passage prefix.")] = None,
-    query_max_len: Annotated[Optional[int], typer.Option(min=8, help="Override the query token limit.")] = None,
+    query_max_len: Annotated[Optional[int], typer.Option(min=8, help="Query token limit (default: the model's own: a base model's max_seq_length, a checkpoint's trained limit).")] = None,
+    passage_max_len: Annotated[Optional[int], typer.Option(min=8, help="Passage token limit (default: the model's own, as for queries).")] = None,
+    bm25_stopwords: Annotated[bool, typer.Option("--bm25-stopwords/--no-bm25-stopwords", help="BM25 (model 'bm25' and hybrids) drops rader-queue's small English stop-word list; off by default: every token kept, scores equal plain rank_bm25.")] = False,
+    instructions: Annotated[bool, typer.Option("--instructions/--no-instructions", help="Put BRIGHT's per-split instruction in front of each query (instruction-tuned retrievers; off for MiniLM).")] = False,
+    rerank_model: Annotated[Optional[str], typer.Option(help="Model of the LLM reranker on the generator endpoint (default: RADER_LLM_MODEL).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's evaluation values for every option not given here.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(help="Where score files go (default outputs/eval).")] = None,
     enqueue: Annotated[bool, typer.Option("--enqueue/--local", help="Send a task to the eval queue, or evaluate here (default).")] = False,
 ) -> None:
@@ -34,9 +40,18 @@ def run(
     benchmark and settings → the same row, so repeating is safe)."""
     from rader_queue.evaluation.runner import EvalConfig, run_eval
 
-    cfg = EvalConfig(model=model, benchmark=benchmark, depth=depth, hybrid_alpha=hybrid_alpha,
-                     rerank_k=rerank_k, rerank_weight=rerank_weight, query_prefix=query_prefix,
-                     passage_prefix=passage_prefix, query_max_len=query_max_len)
+    values = dict(benchmark=benchmark, rerank_k=rerank_k, rerank_weight=rerank_weight,
+                  query_max_len=query_max_len, passage_max_len=passage_max_len,
+                  bm25_stopwords=bm25_stopwords, instructions=instructions, rerank_model=rerank_model)
+    if preset:
+        from rader_queue.presets import explicit, get_preset
+
+        wanted = get_preset(preset).eval.model_dump()
+        given = explicit(ctx, list(values))
+        values = {k: v if k in given else wanted[k] for k, v in values.items()}
+        benchmark = values["benchmark"]
+    cfg = EvalConfig(model=model, depth=depth, hybrid_alpha=hybrid_alpha, query_prefix=query_prefix,
+                     passage_prefix=passage_prefix, preset=preset, **values)
     if enqueue:
         from dataclasses import asdict
 

@@ -32,6 +32,7 @@ Rollouts = Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")
 @app.command()
 @friendly_errors
 def enqueue(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="MATH, MATH500, GSM8K, CHAMP, or a path to a .jsonl file / MATH-style folder.")],
     split: Annotated[str, typer.Option(help="Dataset split (MATH, GSM8K).")] = "train",
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N problems.")] = None,
@@ -54,16 +55,28 @@ def enqueue(
     llm_judge_fallback: Annotated[bool, typer.Option(help="Ask the model for answer equivalence when the gold check fails.")] = False,
     format_reward: Annotated[bool, typer.Option(help="0.2 reward for a boxed but wrong answer.")] = False,
     seed: Annotated[int, typer.Option(help="Search and sampling seed.")] = 42,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's search values for every option not given here (`rader-queue preset show NAME`); recorded with the run.")] = None,
 ) -> None:
     """Enqueue one MCTS task per problem. Idempotent: enqueueing again adds nothing."""
     from rader_queue.pipeline import build_run_config, enqueue_dataset
+    from rader_queue.presets import enqueue_values
 
+    given = dict(rollouts=rollouts, max_depth=max_depth, ost_samples=ost_samples,
+                 crs_samples=crs_samples, top_k=top_k, retriever=retriever, corpus=corpus,
+                 candidate_theorems=candidate_theorems, self_reflection=self_reflection,
+                 llm_judge_fallback=llm_judge_fallback, format_reward=format_reward, seed=seed)
+    v, mcts_extra, notes = enqueue_values(ctx, preset, given)
+    for note in notes:
+        err_console.print(f"[yellow]preset {preset}:[/] {note}")
     config = build_run_config(
-        rollouts=rollouts, max_depth=max_depth, ost_samples=ost_samples, crs_samples=crs_samples,
-        top_k=top_k, retriever=retriever, corpus=corpus, hybrid_alpha=hybrid_alpha,
-        enable_subquestion=subquestions, enable_reanswer=reanswer, enable_rephrase=rephrase,
-        llm_candidate_theorems=candidate_theorems, self_reflection=self_reflection,
-        llm_judge_fallback=llm_judge_fallback, format_reward=format_reward, seed=seed)
+        rollouts=v["rollouts"], max_depth=v["max_depth"], ost_samples=v["ost_samples"],
+        crs_samples=v["crs_samples"], top_k=v["top_k"], retriever=v["retriever"], corpus=v["corpus"],
+        hybrid_alpha=hybrid_alpha, enable_subquestion=subquestions, enable_reanswer=reanswer,
+        enable_rephrase=rephrase, llm_candidate_theorems=v["candidate_theorems"],
+        self_reflection=v["self_reflection"], llm_judge_fallback=v["llm_judge_fallback"],
+        format_reward=v["format_reward"], seed=v["seed"], **mcts_extra)
+    if preset:
+        config["preset"] = preset
     report = enqueue_dataset(dataset, split=split, limit=limit, run_name=run, config=config,
                              fields=field or [], skip_invalid=skip_invalid, echo=console.print)
     console.print(Text.assemble("run ", safe_text(report.run, "bold"),
@@ -288,8 +301,8 @@ def run_embedded(
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
     from rader_queue.cli import (cache_commands, dataset_commands, eval_commands, llm_commands,
-                                 ops_commands, report_commands, retrieval_commands,
-                                 slurm_commands, train_commands)
+                                 ops_commands, preset_commands, report_commands,
+                                 retrieval_commands, slurm_commands, train_commands)
 
     app.add_typer(llm_commands.llm_app, name="llm")
     llm_commands.llm_app.add_typer(cache_commands.cache_app, name="cache")   # issue 13
@@ -302,6 +315,7 @@ def _register_stage_commands() -> None:
     app.command("report")(report_commands.report)
     app.add_typer(slurm_commands.slurm_app, name="slurm")
     ops_commands.register(app)      # cancel, delete, reconcile, deadletter (issue 15)
+    app.add_typer(preset_commands.preset_app, name="preset")
 
 
 _register_stage_commands()

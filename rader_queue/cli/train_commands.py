@@ -15,6 +15,9 @@ from rader_queue.cli.display import escaped
 from rader_queue.errors import ConfigError
 
 
+DEFAULT_BASE = "all-MiniLM-L6-v2"
+
+
 def build_config(config_file: Path | None, **options) -> dict:
     """A TrainConfig dict: the JSON file's values, then every option that was given."""
     data: dict = {}
@@ -30,7 +33,7 @@ def build_config(config_file: Path | None, **options) -> dict:
 @friendly_errors
 def train(
     dataset: Annotated[str, typer.Argument(help="Tevatron JSONL file (query, positive_passages, negative_passages) or a registered dataset name[@version].")],
-    base: Annotated[str, typer.Option("--base", help="Base model: hub id or folder (all-MiniLM-L6-v2 is bundled offline).")] = "all-MiniLM-L6-v2",
+    base: Annotated[str, typer.Option("--base", help="Base model: hub id or folder (all-MiniLM-L6-v2 is bundled offline).")] = DEFAULT_BASE,
     name: Annotated[Optional[str], typer.Option(help="Checkpoint name in SQL (default: <base>-<dataset>-<time>).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option(help="Where adapter/ and merged/ are written (default outputs/checkpoints/<name>).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TrainConfig JSON; options given here override it.")] = None,
@@ -60,6 +63,7 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Seed of sampling and initialisation (42).")] = None,
     deepspeed: Annotated[Optional[str], typer.Option(help="zero2, zero3 or a DeepSpeed JSON path (one process here; use `torchrun/deepspeed -m rader_queue.train.launch` for several GPUs).")] = None,
     enqueue: Annotated[bool, typer.Option("--enqueue/--local", help="Send a task to the train queue (default) or train in this process with a live loss display.")] = True,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's training values for every option not given (after --config); recorded with the checkpoint.")] = None,
 ) -> None:
     """Fine-tune a dense retriever (or reranker) with InfoNCE over in-batch and hard negatives.
 
@@ -82,9 +86,13 @@ def train(
         deepspeed=deepspeed)
     from rader_queue.train.config import TrainConfig
 
+    if preset:
+        from rader_queue.presets import train_values
+
+        data = train_values(preset, data, build_config(config), base_given=base != DEFAULT_BASE)
     cfg = TrainConfig.from_dict(data)  # validate before anything is enqueued
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = name or f"{Path(base).name}-{Path(dataset).stem}-{stamp}"
+    name = name or f"{Path(cfg.base_model).name}-{Path(dataset).stem}-{stamp}"
     out = str(output_dir or Path("outputs") / "checkpoints" / name)
     if enqueue:
         from rader_queue.queue.app import app

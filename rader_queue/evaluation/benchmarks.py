@@ -16,9 +16,12 @@ Specs accepted by :func:`load_benchmark`:
 
   (``examples.json`` / ``documents.json`` holding a JSON list are accepted too; ``excluded_ids``
   is optional; a ``"N/A"`` entry in it is ignored, as in BRIGHT.)
-* ``bright:<task>`` or ``bright:<task>:<reasoning>`` — BRIGHT from the Hugging Face hub
-  (``datasets.load_dataset("xlangai/bright", ...)``, needs network), e.g.
-  ``bright:theoremqa_theorems`` or ``bright:aops:gpt4`` for GPT-4 reasoning queries.
+* a directory in BRIGHT's own layout, ``<dir>/documents/<split>.jsonl`` +
+  ``<dir>/examples/<split>.jsonl`` (``<dir>#<split>`` picks a split when there are several).
+* ``bright:<task>`` or ``bright:<task>:<reasoning>`` — BRIGHT from ``RADER_BRIGHT_DIR`` (or
+  ``<RADER_DATA_DIR>/BRIGHT``) when it holds the split, else the Hugging Face hub
+  (``xlangai/BRIGHT``, needs network), e.g. ``bright:theoremqa_theorems`` or ``bright:aops:gpt4``
+  for GPT-4 reasoning queries (:mod:`rader_queue.retrieval.bright`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Benchmark:
     corpus: TheoremCorpus
     qrels: dict[str, dict[str, int]]
     excluded: dict[str, list[str]] = field(default_factory=dict)
+    split: str | None = None          # the BRIGHT split (for its query instruction)
 
     def __post_init__(self) -> None:
         missing = sorted(q for q in self.qrels if q not in self.queries)
@@ -130,14 +134,14 @@ def _read_rows(folder: Path, stem: str) -> tuple[list[dict], Path]:
                      source=str(folder))
 
 
-def bright_from_rows(name: str, examples: list[dict], documents: list[dict],
-                     source: str = "") -> Benchmark:
-    docs = []
-    for i, row in enumerate(documents, 1):
-        if "id" not in row or not isinstance(row.get("content"), str):
-            raise InputError("document needs 'id' and string 'content'", source=source or name, line=i)
-        docs.append(Doc(str(row["id"]), "", row["content"]))
-    corpus = TheoremCorpus(name, docs)
+def bright_from_rows(name: str, examples: list[dict], documents: list[dict] | TheoremCorpus,
+                     source: str = "", split: str | None = None) -> Benchmark:
+    if isinstance(documents, TheoremCorpus):
+        corpus = documents
+    else:
+        from rader_queue.retrieval.bright import documents_of
+
+        corpus = documents_of(documents, name, source or name)
     queries, qrels, excluded = {}, {}, {}
     for i, row in enumerate(examples, 1):
         for key in ("id", "query", "gold_ids"):
@@ -149,7 +153,19 @@ def bright_from_rows(name: str, examples: list[dict], documents: list[dict],
         excl = [str(d) for d in row.get("excluded_ids") or [] if str(d) != "N/A"]
         if excl:
             excluded[qid] = excl
-    return Benchmark(name=name, queries=queries, corpus=corpus, qrels=qrels, excluded=excluded)
+    return Benchmark(name=name, queries=queries, corpus=corpus, qrels=qrels, excluded=excluded,
+                     split=split)
+
+
+def load_bright_split(spec: str, reasoning: str | None = None) -> Benchmark:
+    """A BRIGHT split (``bright:<split>`` or ``<folder>[#<split>]`` in BRIGHT's layout with
+    ``documents/`` and ``examples/``): a local folder first, else the hub."""
+    from rader_queue.retrieval.bright import load_bright_corpus, load_bright_examples
+
+    split, examples = load_bright_examples(spec, reasoning)
+    corpus = load_bright_corpus(spec)
+    name = f"bright:{split}" + (f":{reasoning}" if reasoning else "")
+    return bright_from_rows(name, examples, corpus, source=spec, split=split)
 
 
 def load_bright_dir(path: str | Path) -> Benchmark:
@@ -162,17 +178,6 @@ def load_bright_dir(path: str | Path) -> Benchmark:
     return bench
 
 
-def load_bright_hub(task: str, reasoning: str | None = None) -> Benchmark:
-    """BRIGHT split ``task`` from the hub (network needed; not exercised by the tests)."""
-    from datasets import load_dataset
-
-    config = f"{reasoning}_reason" if reasoning else "examples"
-    examples = [dict(r) for r in load_dataset("xlangai/bright", config, split=task)]
-    documents = [dict(r) for r in load_dataset("xlangai/bright", "documents", split=task)]
-    name = f"bright:{task}" + (f":{reasoning}" if reasoning else "")
-    return bright_from_rows(name, examples, documents, source=name)
-
-
 def load_benchmark(spec: str) -> Benchmark:
     key = spec.strip()
     if key.lower() in ("champ", "champ:all"):
@@ -181,7 +186,9 @@ def load_benchmark(spec: str) -> Benchmark:
         return load_champ_benchmark(key.split(":", 1)[1].lower())
     if key.lower().startswith("bright:"):
         parts = key.split(":")
-        return load_bright_hub(parts[1], parts[2] if len(parts) > 2 else None)
+        return load_bright_split(f"bright:{parts[1]}", parts[2] if len(parts) > 2 else None)
+    if (Path(key.partition("#")[0]) / "documents").is_dir():
+        return load_bright_split(key)
     if Path(key).is_dir():
         return load_bright_dir(key)
     raise InputError(f"unknown benchmark {spec!r}: use champ, champ:train, champ:test, "

@@ -5,8 +5,12 @@
    fingerprint — weights and encoding spec) and the queries, with the same prefixes, pooling and
    truncation it was trained with; an exact inner-product index (faiss ``IndexFlatIP``, or torch
    on a GPU node without faiss) returns the top ``depth``.
-   ``model="bm25"`` evaluates BM25 alone.
-2. Optional BM25 hybrid (``hybrid_alpha``) and optional LLM rerank of the top ``rerank_k``.
+   A base model is cut at its own ``max_seq_length`` unless ``query_max_len``/``passage_max_len``
+   say otherwise; with ``instructions`` a BRIGHT split's instruction precedes each query.
+   ``model="bm25"`` tokenises like :mod:`rader_queue.retrieval.bm25`; without
+   ``bm25_stopwords`` every token is kept and the scores equal plain ``rank_bm25.BM25Okapi``.
+2. Optional BM25 hybrid (``hybrid_alpha``) and optional LLM rerank of the top ``rerank_k``
+   (by ``rerank_model``, default the generator's model).
 3. Each query's excluded ids are removed, pytrec_eval scores the run, and the score files
    (``scores.json`` = ``{qid: {docid: score}}``, ``results.json``) are written under
    ``<out_dir>/<model>/<benchmark>/<config hash>/``.
@@ -53,8 +57,12 @@ class EvalConfig:
     batch_size: int = 32
     query_prefix: str | None = None  # overrides of the checkpoint's own encoding spec
     passage_prefix: str | None = None
-    query_max_len: int | None = None
+    query_max_len: int | None = None   # None: the model's own (max_seq_length / trained limits)
     passage_max_len: int | None = None
+    bm25_stopwords: bool = False       # False: plain rank_bm25 over every token
+    instructions: bool = False         # BRIGHT's per-split query instruction (instruction-tuned models)
+    rerank_model: str | None = None    # None: the generator's model
+    preset: str | None = None          # recorded only
 
     def __post_init__(self) -> None:
         if self.depth < 1:
@@ -67,6 +75,8 @@ class EvalConfig:
             raise ConfigError(f"EvalConfig.rerank_weight must be within [0, 1] (got {self.rerank_weight})")
         if self.model == "bm25" and self.hybrid_alpha is not None:
             raise ConfigError("EvalConfig.hybrid_alpha needs a dense model, not bm25")
+        if self.model == "bm25" and self.instructions:
+            raise ConfigError("EvalConfig.instructions apply to (instruction-tuned) dense models, not bm25")
         self.ks = tuple(sorted(set(int(k) for k in self.ks)))
 
 
@@ -108,6 +118,35 @@ def resolve_model(model: str, db_url: str | None = None) -> str:
     return model
 
 
+def query_texts(bench: Benchmark, cfg: EvalConfig) -> list[str]:
+    """The queries as the encoder sees them (before its own prefix): with ``instructions``,
+    BRIGHT's instruction of the benchmark's split in front."""
+    if not cfg.instructions:
+        return list(bench.queries.values())
+    if not bench.split:
+        raise ConfigError(f"--instructions needs a BRIGHT benchmark; {bench.name} has no split")
+    from rader_queue.retrieval.bright import instruction_prefix
+
+    prefix = instruction_prefix(bench.split)
+    return [prefix + q for q in bench.queries.values()]
+
+
+def native_max_len(model: str) -> int | None:
+    """A base model's own ``max_seq_length`` (sentence-transformers config), else None: a
+    checkpoint's trained limits live in its encoder metadata and win anyway."""
+    from rader_queue.train.model import ENCODER_META, resolve_model_path
+
+    folder = Path(model) if Path(model).is_dir() else Path(resolve_model_path(model))
+    if not folder.is_dir() or any((folder / sub / ENCODER_META).exists() for sub in ("", "merged", "adapter")):
+        return None
+    config = folder / "sentence_bert_config.json"
+    try:
+        value = json.loads(config.read_text()).get("max_seq_length") if config.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 def _dense_run(bench: Benchmark, encoder, cfg: EvalConfig) -> Run:
     from rader_queue.retrieval.embedding_cache import load_vectors
     from rader_queue.retrieval.flat_index import flat_ip_index
@@ -115,7 +154,7 @@ def _dense_run(bench: Benchmark, encoder, cfg: EvalConfig) -> Run:
     vectors = load_vectors(bench.corpus, encoder, cache_dir=get_settings().cache_dir)
     index = flat_ip_index(vectors)
     qids = list(bench.queries)
-    q = encoder.encode_queries([bench.queries[i] for i in qids], batch_size=cfg.batch_size)
+    q = encoder.encode_queries(query_texts(bench, cfg), batch_size=cfg.batch_size)
     extra = max((len(v) for v in bench.excluded.values()), default=0)
     scores, rows = index.search(np.ascontiguousarray(q, dtype=np.float32),
                                 min(len(bench.corpus), cfg.depth + extra))
@@ -128,10 +167,10 @@ def _dense_run(bench: Benchmark, encoder, cfg: EvalConfig) -> Run:
     return run
 
 
-def _bm25_run(bench: Benchmark, depth: int) -> Run:
+def _bm25_run(bench: Benchmark, depth: int, stopwords: bool = False) -> Run:
     from rader_queue.retrieval.bm25 import BM25Retriever, top_k
 
-    bm25 = BM25Retriever(bench.corpus, cache_dir=get_settings().cache_dir)
+    bm25 = BM25Retriever(bench.corpus, cache_dir=get_settings().cache_dir, stopwords=stopwords)
     ids = bench.corpus.ids
     run: Run = {}
     for qid, text in bench.queries.items():
@@ -149,25 +188,27 @@ def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path 
     config: dict[str, Any] = asdict(cfg) | {"benchmark_hash": bench.corpus.content_hash}
     config.pop("model"), config.pop("benchmark")
     if cfg.model == "bm25":
-        run = _bm25_run(bench, cfg.depth)
+        run = _bm25_run(bench, cfg.depth, cfg.bm25_stopwords)
     else:
         if encoder is None:
             from rader_queue.train.model import load_encoder
 
-            encoder = load_encoder(resolve_model(cfg.model, db_url), query_prefix=cfg.query_prefix,
+            path = resolve_model(cfg.model, db_url)
+            native = native_max_len(path)
+            encoder = load_encoder(path, query_prefix=cfg.query_prefix,
                                    passage_prefix=cfg.passage_prefix,
-                                   query_max_len=cfg.query_max_len,
-                                   passage_max_len=cfg.passage_max_len)
+                                   query_max_len=cfg.query_max_len or native,
+                                   passage_max_len=cfg.passage_max_len or native)
         config["model_fingerprint"] = encoder.fingerprint
         run = _dense_run(bench, encoder, cfg)
         if cfg.hybrid_alpha is not None:
-            run = hybrid_run(run, _bm25_run(bench, cfg.depth), cfg.hybrid_alpha)
+            run = hybrid_run(run, _bm25_run(bench, cfg.depth, cfg.bm25_stopwords), cfg.hybrid_alpha)
     ratings = None
     if cfg.rerank_k:
         if generator is None:
             from rader_queue.llm.generator import Generator
 
-            generator = Generator(get_settings())
+            generator = Generator(get_settings(), model=cfg.rerank_model)
         doc_text = {d.doc_id: d.full_text for d in bench.docs}
         run, ratings = asyncio.run(rerank_run(run, bench.queries, doc_text, generator,
                                               k=cfg.rerank_k, weight=cfg.rerank_weight))

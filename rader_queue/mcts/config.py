@@ -52,6 +52,9 @@ class MCTSConfig:
     max_tokens_equiv: int = 20
     max_theorem_chars: int = 1500
     seed: int = 42
+    # issue 18: self-reflection samples at the original's temperature (0.8); its verdict is still
+    # constrained by the structured-outputs format, so a sampled reply is always a readable label.
+    reflection_temperature: float = 0.8
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,6 +117,9 @@ class MCTSConfig:
                               f"got {self.reward_mode!r}")
         if not 0.0 <= self.temperature <= 2.0:
             raise ConfigError(f"mcts config field 'temperature' must be in [0, 2], got {self.temperature!r}")
+        if not 0.0 <= self.reflection_temperature <= 2.0:
+            raise ConfigError("mcts config field 'reflection_temperature' must be in [0, 2], "
+                              f"got {self.reflection_temperature!r}")
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"mcts config field 'top_p' must be in (0, 1], got {self.top_p!r}")
         if self.enable_reanswer and not self.enable_subquestion:
@@ -136,7 +142,7 @@ class MCTSConfig:
         if unknown:
             raise ConfigError(f"unknown mcts config field(s): {', '.join(map(repr, unknown))}")
         values = dict(data)
-        for name in ("temperature", "top_p", "exploration_weight"):
+        for name in ("temperature", "top_p", "exploration_weight", "reflection_temperature"):
             if name in values and _is_int(values[name]):
                 values[name] = float(values[name])
         return cls(**values)

@@ -8,7 +8,10 @@ answer-equivalence judge is asked only when ``config.llm_judge_fallback`` is on.
 Seeds: every request carries a seed derived from ``config.seed``, the id of the node being
 expanded and the action, so a rerun of the same search sends the same requests, while two
 different nodes with the same prompt text (e.g. the OST fallback below a QG node) still get
-different samples. Verdict-style calls (self-reflection, equivalence) use temperature 0.
+different samples. Self-reflection samples at ``config.reflection_temperature`` (the original's
+0.8; its reply is constrained to the verdict format); the equivalence judge uses temperature 0.
+OST replies stop at the first newline (one step per expansion) and lose echoed "Step N:"
+labels here, once, so the prompt's own numbering is the only one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from rader_queue.llm.structured import VERDICT, ReplyFormat
 from rader_queue.mcts import prompting
 from rader_queue.mcts.config import MCTSConfig
 from rader_queue.mcts.nodes import CandidateTheorem, Judgement, PathContext, RetrievedDoc
-from rader_queue.mcts.parsers import parse_candidate_theorems, parse_equivalence, parse_query, parse_verdict
+from rader_queue.mcts.parsers import (clean_step, parse_candidate_theorems, parse_equivalence, parse_query,
+                                      parse_verdict)
 from rader_queue.mcts.policy import TextGenerator, TheoremSearch
 from rader_queue.mcts.reward import Reward, extract_boxed, gold_reward_async
 
@@ -68,8 +72,9 @@ class LLMPolicy:
 
     # ------------------------------------------------------------------ Policy
     async def one_step_thoughts(self, ctx: PathContext, n: int) -> list[str]:
-        return await self._generate(prompting.ost_messages(ctx), action="ost", key=ctx.node_id, n=n,
-                                    max_tokens=self.config.max_tokens_ost, stop=prompting.STOP_OST)
+        outputs = await self._generate(prompting.ost_messages(ctx), action="ost", key=ctx.node_id, n=n,
+                                       max_tokens=self.config.max_tokens_ost, stop=prompting.STOP_OST)
+        return [clean_step(o) for o in outputs]
 
     async def complete_remaining(self, ctx: PathContext, n: int) -> list[str]:
         return await self._generate(prompting.crs_messages(ctx), action="crs", key=ctx.node_id, n=n,
@@ -105,7 +110,8 @@ class LLMPolicy:
         outputs = await self._generate(prompting.reflection_messages(ctx, summary), action="reflection",
                                        key=ctx.node_id * 7919 + _stable_hash(doc.doc_id), n=1,
                                        max_tokens=self.config.max_tokens_reflection,
-                                       stop=prompting.STOP_REFLECTION, temperature=VERDICT_TEMPERATURE,
+                                       stop=prompting.STOP_REFLECTION,
+                                       temperature=self.config.reflection_temperature,
                                        reply_format=VERDICT)
         raw = outputs[0] if outputs else ""
         label, reason = parse_verdict(raw)

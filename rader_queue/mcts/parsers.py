@@ -15,9 +15,14 @@ DEFAULT_MAX_THEOREMS = 8
 
 _MARKDOWN = re.compile(r"\*\*|__|`")
 _HEADING = re.compile(r"^\s*#+\s*", re.MULTILINE)
-_BULLET = re.compile(r"^\s*[-*•]\s+")
+_BULLET = re.compile(r"^\s*(?:[-*•+]\s+)+")
+# "1. - name" / "2) * name": a number, then a (nested) bullet.
+_NUMBERED_BULLET = re.compile(r"^(\d+[.)])\s+(?:[-*•+]\s+)+")
+# "Theorem 1 (Vieta's formulas): statement" — the name in parentheses, the statement after.
+_PAREN_HEADER = re.compile(r"^(?:\d+[.)]\s*)?theorem\s*\d*\s*\(([^()\n]{1,200})\)\s*[:.-]?\s*(.*)$",
+                           re.IGNORECASE)
 # Labels that often arrive on the same line as the previous field.
-_INLINE_LABEL = re.compile(r"\s+(?=(?:theorem\s+statement|preconditions?|subjects?|theorem\s+\d+)\s*:)",
+_INLINE_LABEL = re.compile(r"\s+(?:[-*•+]\s+)*(?=(?:theorem\s+statement|preconditions?|subjects?|theorem\s+\d+)\s*:)",
                            re.IGNORECASE)
 _LABELLED = re.compile(
     r"^(?:\d+[.)]\s*)?(theorem\s*name|name|theorem\s+statement|statement|preconditions?[^:\n]{0,40}"
@@ -45,7 +50,14 @@ def _field_of(label: str) -> str:
 
 
 def _clean_name(name: str) -> str:
-    return name.strip().strip("*:\"'“” ").strip()
+    name = re.sub(r"^(?:[-*•+]\s*)+", "", name.strip())
+    return re.sub(r"(?:\s*[-*•+])+$", "", name).strip().strip("*:\"'“” ").strip()
+
+
+def _line(line: str) -> str:
+    """One reply line without its (nested) bullet markers: "  - - x" → "x", "1. - x" → "1. x"."""
+    line = _BULLET.sub("", line)
+    return _NUMBERED_BULLET.sub(r"\1 ", line).strip()
 
 
 def parse_candidate_theorems(text: str, max_theorems: int = DEFAULT_MAX_THEOREMS) -> list[CandidateTheorem]:
@@ -57,8 +69,10 @@ def parse_candidate_theorems(text: str, max_theorems: int = DEFAULT_MAX_THEOREMS
     (same name, case-insensitively) are dropped; at most ``max_theorems`` are returned.
     """
     body = _INLINE_LABEL.sub("\n", _strip_markdown(text))
-    lines = [_BULLET.sub("", line).strip() for line in body.splitlines()]
-    explicit_headers = any((m := _LABELLED.match(line)) and _field_of(m.group(1)) == "header" for line in lines)
+    lines = [_line(line) for line in body.splitlines()]
+    explicit_headers = any(_PAREN_HEADER.match(line) or ((m := _LABELLED.match(line))
+                                                         and _field_of(m.group(1)) == "header")
+                           for line in lines)
 
     blocks: list[dict[str, list[str]]] = []
     current: dict[str, list[str]] | None = None
@@ -72,9 +86,15 @@ def parse_candidate_theorems(text: str, max_theorems: int = DEFAULT_MAX_THEOREMS
     for line in lines:
         if not line:
             continue
+        paren = _PAREN_HEADER.match(line)
         labelled = _LABELLED.match(line)
         numbered = _NUMBERED.match(line)
-        if labelled:
+        if paren:
+            current = start(paren.group(1).strip())
+            field = "statement"
+            if paren.group(2).strip():
+                current.setdefault("statement", []).append(paren.group(2).strip())
+        elif labelled:
             field = _field_of(labelled.group(1))
             value = labelled.group(2).strip()
             if field == "header" or (field == "name" and (current is None or current.get("name"))):
@@ -113,18 +133,20 @@ def parse_candidate_theorems(text: str, max_theorems: int = DEFAULT_MAX_THEOREMS
 
 
 _POSITIVE = {"true", "yes", "relevant"}
+# "Relevant:", "Relevance =", "Relevant to the problem?", "Label:", "Verdict -"
+_VERDICT_LABEL = (r"(?:relevan(?:t|ce)|label|verdict)(?:\s+(?:to|for)\b[^?:=\n]{0,80})?\s*[?:=-]\s*")
 _VERDICT_AT_START = re.compile(
-    r"^\s*(?:relevant\s*[:=-]\s*)?(true|false|yes|no|irrelevant|not\s+relevant|relevant(?!\s*:))\b",
-    re.IGNORECASE)
-_VERDICT_LABELLED = re.compile(r"relevant\s*[:=]\s*(true|false|yes|no)\b", re.IGNORECASE)
+    r"^\s*(?:" + _VERDICT_LABEL + r")?(true|false|yes|no|irrelevant|not\s+relevant"
+    r"|relevant(?!\s*(?:[:=?-]|to\b|for\b)))\b", re.IGNORECASE)
+_VERDICT_LABELLED = re.compile(_VERDICT_LABEL + r"(true|false|yes|no)\b", re.IGNORECASE)
 _REASON = re.compile(r"reason\s*:\s*(.*?)(?=\n\s*question\s*:|$)", re.IGNORECASE | re.DOTALL)
 
 
 def parse_verdict(text: str) -> tuple[bool | None, str]:
     """``(label, reason)`` from a self-reflection reply.
 
-    Reads "Relevant: True" / "True" / "no, ..." at the start of the reply, else the first
-    "Relevant: <label>" anywhere. The reason is the text after "Reason:". A reply with no
+    Reads "Relevant: True" / "Relevance: False" / "Relevant to the problem? No." / "True" /
+    "no, ..." at the start of the reply, else the first such labelled verdict anywhere. The reason is the text after "Reason:". A reply with no
     readable label gives ``(None, raw_text)``.
     """
     raw = text or ""
@@ -141,11 +163,27 @@ def parse_verdict(text: str) -> tuple[bool | None, str]:
 def parse_query(text: str) -> str:
     """The text after the last "Query:" label (the whole reply when there is none)."""
     raw = (text or "").strip()
+    labelled = labelled_query(raw)
+    return raw if labelled is None else (labelled or raw)
+
+
+def labelled_query(text: str) -> str | None:
+    """The text after the last "Query:" label, stripped; None when the reply has no such label
+    (callers that need a labelled query must then reject the reply, not guess)."""
+    raw = text or ""
     matches = list(re.finditer(r"query\s*:", raw, re.IGNORECASE))
     if not matches:
-        return raw
-    rest = raw[matches[-1].end():].strip()
-    return rest or raw
+        return None
+    return raw[matches[-1].end():].strip()
+
+
+_STEP_LABEL = re.compile(r"^\s*(?:(?:next\s+)?step(?:\s*\d+)?\s*[:.)-]\s*)+", re.IGNORECASE)
+
+
+def clean_step(text: str) -> str:
+    """A reasoning step without the labels models echo ("Step 2:", "Next step:", repeated),
+    so the prompt's own "Step N:" numbering is the only one."""
+    return _STEP_LABEL.sub("", (text or "").strip()).strip()
 
 
 _EQUIV_AT_START = re.compile(

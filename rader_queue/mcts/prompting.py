@@ -14,13 +14,15 @@ from importlib import resources
 
 from rader_queue.errors import ConfigError
 from rader_queue.mcts.nodes import NodeType, PathContext
+from rader_queue.mcts.parsers import clean_step
 
 PROMPT_NAMES = ("ost", "crs", "query_generation", "theorem_summary", "self_reflection", "answer_equivalence")
 USER_MARKER = "---- user ----"
 NO_STEPS = "(none)"
 
-# Stop sequences: the few-shot examples start with "Example" and "Problem:" lines.
-STOP_OST = ["\n\n", "\nProblem:", "\nExample"]
+# Stop sequences: the few-shot examples start with "Example" and "Problem:" lines. OST stops at
+# the first newline, as the original (``["\n", "\n\n"]``): one reasoning step per expansion.
+STOP_OST = ["\n"]
 STOP_CRS = ["\nProblem:", "\nExample"]
 STOP_QG = ["\nProblem:", "\nExample"]
 STOP_SUMMARY = ["\n\n", "\nTheorem:", "\nExample"]
@@ -78,7 +80,7 @@ def render_steps(ctx: PathContext) -> str:
             lines.append(f"Sub-question: {question}" + (f"\nAnswer: {answer}" if answer else ""))
         else:
             step_no += 1
-            lines.append(f"Step {step_no}: {text}")
+            lines.append(f"Step {step_no}: {clean_step(text)}")
     return "\n".join(lines) if lines else NO_STEPS
 
 

@@ -1,9 +1,10 @@
 """Samples → ``generated_queries`` rows, for each query type, and the relevance judge.
 
 * ``qcot`` / ``qquestion``: no model call (the question plus partial solution / the question).
-* ``qllmq``: the generator writes one query from the question, the partial solution before
-  the QG node (which never contains the sample's own theorem) and the theorem's corpus text;
-  a query that names the theorem or shares too many words with it is kept with ``kept=False``.
+* ``qllmq``: for each trajectory through a (QG, RT) pair, the generator writes one query from
+  the question, the partial solution before the QG node (which never contains the sample's own
+  theorem) and the theorem's corpus text; a query that names the theorem, or (with
+  ``max_overlap`` set) shares too many words with it, is kept with ``kept=False`` and a reason.
 * ``qlexical``: the generator writes a query from the theorem alone (one row per theorem and
   run); kept only when BM25 ranks the theorem within ``lexical_top`` for it (round trip).
   Negatives: a seeded sample from BM25 ranks 31–50 plus the dense top 10, gold excluded.
@@ -76,19 +77,30 @@ def static_rows(env: QuerygenEnv, samples: Sequence[Sample]) -> list[dict[str, A
     return rows
 
 
+def _llm_key(s: Sample, solution_id: int) -> str:
+    return row_key("qllmq", s.source_id, s.qg_node_id, s.rt_node_id, solution_id)
+
+
+def llm_keys(samples: Sequence[Sample]) -> list[str]:
+    """The qllmq row keys of ``samples`` (one per trajectory through each sample)."""
+    return [_llm_key(s, sol) for s in samples for sol in (s.solution_node_ids or (0,))]
+
+
 async def llm_query_rows(env: QuerygenEnv, samples: Sequence[Sample],
                          skip_keys: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """One qllmq row per sample (samples whose key is in ``skip_keys`` are not asked again)."""
+    """One qllmq row per (trajectory, query node): a sample reached by several trajectories
+    asks once for each (seeded by the trajectory's solution node), as the original does.
+    Keys already in ``skip_keys`` are not asked again."""
     skip = set(skip_keys)
-    todo = [s for s in samples if row_key("qllmq", s.source_id, s.qg_node_id, s.rt_node_id) not in skip
-            and env.doc(s.doc_id) is not None]
+    todo = [(s, sol) for s in samples if env.doc(s.doc_id) is not None
+            for sol in (s.solution_node_ids or (0,)) if _llm_key(s, sol) not in skip]
     if not todo:
         return []
     generator, opts = env.need_generator("qllmq"), env.options
 
-    async def one(s: Sample) -> dict[str, Any]:
+    async def one(s: Sample, solution_id: int) -> dict[str, Any]:
         doc = env.corpus.get(s.doc_id)
-        seed = derive_seed(env.seed, "qllmq", s.source_id, s.qg_node_id, s.rt_node_id)
+        seed = derive_seed(env.seed, "qllmq", s.source_id, s.qg_node_id, s.rt_node_id, solution_id)
         messages = prompting.llm_query_messages(s.question, s.partial_solution, doc,
                                                 opts.max_theorem_chars)
         reply = (await generator.generate(messages, n=1, max_tokens=opts.max_tokens,
@@ -96,17 +108,19 @@ async def llm_query_rows(env: QuerygenEnv, samples: Sequence[Sample],
                                           stop=prompting.STOP, seed=seed, stage="querygen"))[0]
         query = prompting.clean_query(reply)
         overlap = prompting.lexical_overlap(query, doc.full_text)
-        row = _row(env, s, "qllmq", query, raw=reply, seed=seed, overlap=round(overlap, 4))
+        row = _row(env, s, "qllmq", query, raw=reply, seed=seed, overlap=round(overlap, 4),
+                   solution_node_id=solution_id)
+        row["key"] = _llm_key(s, solution_id)
         if not query:
-            row.update(kept=False, reject_reason="the reply holds no query")
+            row.update(kept=False, reject_reason="the reply holds no query (no 'Query:' line)")
         elif doc.title and len(doc.title) > 3 and doc.title.lower() in query.lower():
             row.update(kept=False, reject_reason="the query names the theorem")
-        elif overlap > opts.max_overlap:
+        elif opts.max_overlap is not None and overlap > opts.max_overlap:
             row.update(kept=False, reject_reason=f"lexical overlap {overlap:.2f} with the theorem "
                                                  f"> {opts.max_overlap:.2f}")
         return row
 
-    return list(await asyncio.gather(*(one(s) for s in todo)))
+    return list(await asyncio.gather(*(one(s, sol) for s, sol in todo)))
 
 
 def ranking(scores: np.ndarray) -> list[int]:

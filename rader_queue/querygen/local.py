@@ -57,8 +57,7 @@ def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | N
         with session_scope() as session:
             samples = load_samples(session, problem_id, min_reward=options.min_reward,
                                    unparsed_as_negative=options.unparsed_as_negative)
-            keys = ([row_key("qllmq", s.source_id, s.qg_node_id, s.rt_node_id) for s in samples]
-                    + [row_key("qlexical", s.doc_id) for s in samples])
+            keys = generation.llm_keys(samples) + [row_key("qlexical", s.doc_id) for s in samples]
             return samples, existing_keys(session, run_id, keys)
 
     async def problem(problem_id: int) -> list[dict]:

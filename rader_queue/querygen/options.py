@@ -52,7 +52,8 @@ class QuerygenOptions:
     judge: bool = False
     seed: int | None = None                 # None: the run's MCTS seed
     unparsed_as_negative: bool = False
-    max_overlap: float = 0.6                # qllmq: share of query words found in the theorem
+    max_overlap: float | None = 0.6         # qllmq: share of query words found in the theorem;
+                                            # None: no overlap filter (the paper has none)
     lexical_top: int = 20                   # qlexical round trip: BM25 rank of the theorem
     lexical_bm25_ranks: tuple[int, int] = (31, 50)
     lexical_bm25_samples: int = 10
@@ -71,8 +72,8 @@ class QuerygenOptions:
             raise ConfigError(f"lexical_bm25_ranks must be 1 <= low <= high, got {lo}-{hi}")
         if self.lexical_top < 1 or self.lexical_bm25_samples < 0 or self.lexical_dense_top < 0:
             raise ConfigError("lexical_top must be >= 1 and the negative counts >= 0")
-        if not 0.0 < self.max_overlap <= 1.0:
-            raise ConfigError("max_overlap must be in (0, 1]")
+        if self.max_overlap is not None and not 0.0 < self.max_overlap <= 1.0:
+            raise ConfigError("max_overlap must be in (0, 1] or None (no overlap filter)")
 
     @property
     def variant(self) -> str:

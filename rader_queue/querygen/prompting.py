@@ -9,7 +9,7 @@ from functools import lru_cache
 from importlib import resources
 
 from rader_queue.errors import ConfigError
-from rader_queue.mcts.parsers import parse_query, parse_verdict
+from rader_queue.mcts.parsers import labelled_query, parse_verdict
 from rader_queue.mcts.prompting import NO_STEPS, USER_MARKER, PromptTemplate, clean_theorem_text
 from rader_queue.retrieval.bm25 import tokenize
 from rader_queue.retrieval.corpus import Doc
@@ -53,10 +53,16 @@ _QUOTES = "\"'“”‘’`*_ "
 
 def clean_query(reply: str) -> str:
     """The query of a reply: the text after the last "Query:", its first non-empty line,
-    without quotes or markdown, whitespace collapsed ("" when there is nothing usable)."""
-    raw = reply or ""
-    labels = list(re.finditer(r"query\s*:", raw, re.IGNORECASE))
-    text = raw[labels[-1].end():] if labels else parse_query(raw)
+    without quotes or markdown, whitespace collapsed. A reply without a "Query:" label counts
+    only when it is a single line (the bare query); otherwise it holds no query ("") — its
+    first line is usually a precondition, never silently taken as the query."""
+    raw = (reply or "").strip()
+    text = labelled_query(raw)
+    if text is None:
+        lines = [line for line in raw.splitlines() if line.strip()]
+        if len(lines) != 1 or re.match(r"^\W*(preconditions?|why|theorem|reason)\b", lines[0], re.I):
+            return ""
+        text = lines[0]
     for line in text.splitlines():
         line = re.sub(r"\s+", " ", line).strip().strip(_QUOTES).strip()
         if line:

@@ -103,8 +103,7 @@ def generate(ctx: JobContext) -> Outcome:
     samples = _samples(ctx, options)
     make = generation.llm_query_rows if qtype == "qllmq" else generation.lexical_rows
     candidates = ([generation.row_key("qlexical", s.doc_id) for s in samples] if qtype == "qlexical"
-                  else [generation.row_key(qtype, s.source_id, s.qg_node_id, s.rt_node_id)
-                        for s in samples])
+                  else generation.llm_keys(samples))
     with session_scope() as session:
         skip = existing_keys(session, ctx.run_id, candidates)
     rows = runtime.run(make(env, samples, skip))

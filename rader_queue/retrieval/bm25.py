@@ -6,8 +6,9 @@ Tokenization (:func:`tokenize`), applied to documents (title + text) and queries
 2. LaTeX command names are kept whole with their backslash (``\\frac``, ``\\binom``) so markup
    does not collide with prose words;
 3. everything else is split on non-alphanumerics (``x^2+y`` → ``x``, ``2``, ``y``);
-4. a small English stop-word list (:data:`STOP_WORDS`) is dropped. Single letters (``a``
-   included) and digits are kept: in mathematics they are variables and constants.
+4. a small English stop-word list (:data:`STOP_WORDS`) is dropped (``stopwords=False`` keeps
+   every token: then scores equal plain ``rank_bm25.BM25Okapi`` over the same tokens). Single
+   letters (``a`` included) and digits are kept: in mathematics they are variables and constants.
 
 ``BM25Okapi`` supplies the idf table and parameters (k1=1.5, b=0.75, epsilon=0.25); the
 per-document term weights are precomputed into a term × document sparse matrix, so a query costs
@@ -38,17 +39,20 @@ STOP_WORDS = frozenset(
 _TOKEN = re.compile(r"\\[a-z]+|[a-z0-9]+")
 
 
-def tokenize(text: str) -> list[str]:
-    return [t for t in _TOKEN.findall(text.lower()) if t not in STOP_WORDS]
+def tokenize(text: str, stopwords: bool = True) -> list[str]:
+    tokens = _TOKEN.findall(text.lower())
+    return [t for t in tokens if t not in STOP_WORDS] if stopwords else tokens
 
 
 class BM25Index:
     """Vocabulary, idf and the term × document weight matrix of one corpus."""
 
-    def __init__(self, corpus: TheoremCorpus, k1: float = 1.5, b: float = 0.75) -> None:
+    def __init__(self, corpus: TheoremCorpus, k1: float = 1.5, b: float = 0.75,
+                 stopwords: bool = True) -> None:
         from rank_bm25 import BM25Okapi
 
-        tokens = [tokenize(d.full_text) or ["\x00empty"] for d in corpus.docs]
+        self.stopwords = stopwords
+        tokens = [tokenize(d.full_text, stopwords) or ["\x00empty"] for d in corpus.docs]
         bm = BM25Okapi(tokens, k1=k1, b=b)
         self.vocab = {term: i for i, term in enumerate(bm.idf)}
         self.idf = np.array([bm.idf[t] for t in self.vocab], dtype=np.float64)
@@ -64,7 +68,8 @@ class BM25Index:
         self.n_docs = len(corpus)
 
     def scores(self, query: str) -> np.ndarray:
-        counts = Counter(self.vocab[t] for t in tokenize(query) if t in self.vocab)
+        counts = Counter(self.vocab[t] for t in tokenize(query, getattr(self, "stopwords", True))
+                         if t in self.vocab)
         if not counts:
             return np.zeros(self.n_docs, dtype=np.float64)
         terms = np.fromiter(counts, dtype=np.int64)
@@ -93,22 +98,24 @@ class BM25Retriever:
 
     name = "bm25"
 
-    def __init__(self, corpus: TheoremCorpus, *, cache_dir: Path | None = None) -> None:
+    def __init__(self, corpus: TheoremCorpus, *, cache_dir: Path | None = None,
+                 stopwords: bool = True) -> None:
         self.corpus = corpus
-        self.index = self._load_or_build(corpus, cache_dir)
+        self.index = self._load_or_build(corpus, cache_dir, stopwords)
 
     @staticmethod
-    def _load_or_build(corpus: TheoremCorpus, cache_dir: Path | None) -> BM25Index:
+    def _load_or_build(corpus: TheoremCorpus, cache_dir: Path | None, stopwords: bool = True) -> BM25Index:
         if cache_dir is None:
-            return BM25Index(corpus)
-        path = Path(cache_dir) / "bm25" / f"{corpus.content_hash[:32]}-{TOKENIZER_VERSION}.pkl"
+            return BM25Index(corpus, stopwords=stopwords)
+        variant = "" if stopwords else "-allwords"
+        path = Path(cache_dir) / "bm25" / f"{corpus.content_hash[:32]}-{TOKENIZER_VERSION}{variant}.pkl"
         if path.is_file():
             try:
                 with path.open("rb") as fh:
                     return pickle.load(fh)
             except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
                 pass                                   # corrupt or stale: rebuild below
-        index = BM25Index(corpus)
+        index = BM25Index(corpus, stopwords=stopwords)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:

@@ -11,6 +11,8 @@
 * ``champ``: the 89 concepts of the CHAMP dataset (``champ_dataset.load("v0")``). Ids are CHAMP's
   own concept identifiers (``C_…``), the same strings that problems list in ``ch_list``; the
   title is the concept's name (or its parent's name, then its category).
+* ``bright:<split>`` (e.g. ``bright:theoremqa_theorems``) or a BRIGHT-layout folder: BRIGHT's
+  documents (:mod:`rader_queue.retrieval.bright`; local folder first, else the hub).
 * a path: JSON Lines with one document per line; ``id_field``/``text_field``/``title_field``
   map other field names. A bad line raises InputError naming the file and the line.
 """
@@ -154,7 +156,10 @@ def load_jsonl(path: str | Path, *, id_field: str = "id", text_field: str = "tex
         raise InputError(str(exc), source=str(path)) from None
 
 
-KNOWN_CORPORA = ("theoremqa", "champ")
+BRIGHT_SPLITS = ("biology", "earth_science", "economics", "psychology", "robotics", "stackoverflow",
+                 "sustainable_living", "leetcode", "pony", "aops", "theoremqa_questions",
+                 "theoremqa_theorems")
+KNOWN_CORPORA = ("theoremqa", "champ", *(f"bright:{split}" for split in BRIGHT_SPLITS))
 
 
 def load_corpus(name_or_path: str | Path, *, settings: Settings | None = None,
@@ -166,8 +171,12 @@ def load_corpus(name_or_path: str | Path, *, settings: Settings | None = None,
         return load_theoremqa((settings or get_settings()).data_dir)
     if key.lower() == "champ":
         return load_champ()
+    from rader_queue.retrieval import bright
+
+    if bright.is_bright(key):
+        return bright.load_bright_corpus(key)
     path = Path(key)
     if path.suffix in (".jsonl", ".json") or path.exists():
         return load_jsonl(path, **mapping)
-    raise InputError(f"unknown corpus {key!r}: use one of {', '.join(KNOWN_CORPORA)} "
-                     "or a path to a .jsonl file with id/text(/title) fields")
+    raise InputError(f"unknown corpus {key!r}: use theoremqa, champ, bright:<split>, a BRIGHT-layout "
+                     "folder or a path to a .jsonl file with id/text(/title) fields")

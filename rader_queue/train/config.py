@@ -80,6 +80,7 @@ class TrainConfig:
     # issue 20: attention kernel passed to from_pretrained ("sdpa", "flash_attention_2",
     # "eager", ...); None: the transformers default (sdpa where supported)
     attn_implementation: str | None = None
+    preset: str | None = None  # issue 18: the --preset these values came from (recorded only)
 
     def __post_init__(self) -> None:
         self.validate()

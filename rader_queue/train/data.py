@@ -15,12 +15,13 @@ two never format or truncate text differently.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rader_queue.datasets.loaders import read_jsonl as read_objects
 from rader_queue.errors import InputError
@@ -102,10 +103,30 @@ def write_jsonl(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
+MAX_POSITIVE_KEYS = 32      # positives per query that the in-batch mask knows (fixed width)
+
+
+def passage_key(p: Passage) -> int:
+    """A stable 62-bit id of a passage (its docid, else its text) for the in-batch mask."""
+    ident = f"id:{p.docid}" if p.docid else f"text:{p.title}\n{p.text}"
+    return int.from_bytes(hashlib.blake2b(ident.encode("utf-8"), digest_size=8).digest(), "big") >> 2
+
+
+class GroupItem(NamedTuple):
+    """One sampled group and the passage keys the loss masks with."""
+
+    query: str
+    passages: list[str]
+    passage_keys: list[int]
+    positive_keys: list[int]
+
+
 class GroupDataset:
     """Item i of epoch e = (query, [positive, negative × (group-1)]), sampled reproducibly from
-    (seed, epoch, i). Negatives are drawn without replacement when there are enough of them;
-    otherwise all are used and the rest is topped up with replacement."""
+    (seed, epoch, i). A row with several positives gives one of them per epoch (all of them
+    are known to the loss, which never scores them as in-batch negatives of this query).
+    Negatives are drawn without replacement when there are enough of them; otherwise all are
+    used and the rest is topped up with replacement."""
 
     def __init__(self, examples: Sequence[TrainExample], group_size: int, seed: int = 42) -> None:
         self.examples = list(examples)
@@ -120,6 +141,11 @@ class GroupDataset:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> tuple[str, list[str]]:
+        item = self.item(index)
+        return item.query, item.passages
+
+    def item(self, index: int) -> GroupItem:
+        """The group of ``index`` with its passage keys and all the query's positive keys."""
         ex = self.examples[index]
         rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
         positive = rng.choice(ex.positives)
@@ -130,7 +156,9 @@ class GroupDataset:
         else:
             rng.shuffle(negs)
             chosen = negs + rng.choices(ex.negatives, k=want - len(negs))
-        return ex.query, [positive.as_text()] + [n.as_text() for n in chosen]
+        group = [positive, *chosen]
+        return GroupItem(ex.query, [p.as_text() for p in group], [passage_key(p) for p in group],
+                         [passage_key(p) for p in ex.positives[:MAX_POSITIVE_KEYS]])
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_len: int, *, append_eos: bool,
@@ -160,22 +188,32 @@ class Collator:
         self.tokenizer = tokenizer
         self.config = config
 
-    def __call__(self, items: Sequence[tuple[str, list[str]]]) -> dict[str, Any]:
+    def __call__(self, items: Sequence[tuple[str, list[str]] | GroupItem]) -> dict[str, Any]:
         cfg = self.config
-        queries = [cfg.query_prefix + q for q, _ in items]
-        passages = [cfg.passage_prefix + p for _, group in items for p in group]
+        queries = [cfg.query_prefix + item[0] for item in items]
+        passages = [cfg.passage_prefix + p for item in items for p in item[1]]
         if cfg.kind == "reranker":
-            pair_queries = [q for q, (_, group) in zip(queries, items) for _ in group]
+            pair_queries = [q for q, item in zip(queries, items) for _ in item[1]]
             return {"pair": tokenize_pairs(self.tokenizer, pair_queries, passages,
                                            cfg.query_max_len + cfg.passage_max_len,
                                            append_eos=cfg.use_eos,
                                            pad_to_multiple_of=cfg.pad_to_multiple_of)}
-        return {
+        batch = {
             "query": tokenize(self.tokenizer, queries, cfg.query_max_len, append_eos=cfg.use_eos,
                               pad_to_multiple_of=cfg.pad_to_multiple_of),
             "passage": tokenize(self.tokenizer, passages, cfg.passage_max_len,
                                 append_eos=cfg.use_eos, pad_to_multiple_of=cfg.pad_to_multiple_of),
         }
+        if items and all(isinstance(item, GroupItem) for item in items):
+            import torch
+
+            batch["passage_keys"] = torch.tensor([k for item in items for k in item.passage_keys],
+                                                 dtype=torch.long)
+            positive = torch.full((len(items), MAX_POSITIVE_KEYS), -1, dtype=torch.long)
+            for i, item in enumerate(items):
+                positive[i, :len(item.positive_keys)] = torch.tensor(item.positive_keys, dtype=torch.long)
+            batch["positive_keys"] = positive
+        return batch
 
 
 def tokenize_pairs(tokenizer, queries: Sequence[str], passages: Sequence[str], max_len: int, *,

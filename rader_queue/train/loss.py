@@ -2,7 +2,8 @@
 
 Bi-encoder InfoNCE: every query is scored against every passage of the (globally gathered)
 batch — its own positive, its own hard negatives and all other queries' passages as in-batch
-negatives. Passages arrive group by group with the positive first, so query i's target is
+negatives, except the query's own positives wherever else they appear in the batch (masked
+when the collator sends passage keys). Passages arrive group by group with the positive first, so query i's target is
 ``i × group_size``. Under ``torch.distributed`` the reps of all ranks are gathered; the local
 slice keeps its autograd graph so each rank back-propagates through its own encoder pass.
 
@@ -34,25 +35,55 @@ def gather_with_grad(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
+def gather_keys(t: torch.Tensor) -> torch.Tensor:
+    """Concatenate an integer tensor from all ranks (no gradient)."""
+    rank, size = world()
+    if size == 1:
+        return t
+    parts = [torch.empty_like(t) for _ in range(size)]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def own_positive_mask(passage_keys: torch.Tensor, positive_keys: torch.Tensor,
+                      target: torch.Tensor) -> torch.Tensor:
+    """``[n_q, n_p]`` True where passage j is one of query i's positives but not its target:
+    the same document again (another row's positive or negative), which must not be scored
+    as an in-batch negative of i. ``positive_keys`` is ``[n_q, W]`` padded with -1."""
+    hit = (passage_keys[None, :, None] == positive_keys[:, None, :]) & (positive_keys[:, None, :] >= 0)
+    mask = hit.any(dim=-1)
+    mask[torch.arange(mask.size(0), device=mask.device), target] = False
+    return mask
+
+
 def contrastive_logits(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float, *,
-                       gather: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                       gather: bool = True, passage_keys: torch.Tensor | None = None,
+                       positive_keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``[n_q_total, n_p_total]`` = q·pᵀ / temperature and the target column of each
-    query's positive. With ``gather`` and a process group, the widths span all ranks."""
+    query's positive. With ``gather`` and a process group, the widths span all ranks. With
+    passage and positive keys, a query's own positives elsewhere in the batch are masked out."""
     if gather:
         q_reps, p_reps = gather_with_grad(q_reps), gather_with_grad(p_reps)
+        if passage_keys is not None and positive_keys is not None:
+            passage_keys, positive_keys = gather_keys(passage_keys), gather_keys(positive_keys)
     n_q, n_p = q_reps.size(0), p_reps.size(0)
     if n_q == 0 or n_p % n_q:
         raise ValueError(f"{n_p} passages cannot be split into groups for {n_q} queries")
     logits = q_reps @ p_reps.T / temperature
     target = torch.arange(n_q, device=logits.device) * (n_p // n_q)
+    if passage_keys is not None and positive_keys is not None:
+        mask = own_positive_mask(passage_keys.to(logits.device), positive_keys.to(logits.device), target)
+        logits = logits.masked_fill(mask, torch.finfo(logits.dtype).min)
     return logits, target
 
 
 def infonce_loss(q_reps: torch.Tensor, p_reps: torch.Tensor, temperature: float, *,
-                 gather: bool = True) -> torch.Tensor:
+                 gather: bool = True, passage_keys: torch.Tensor | None = None,
+                 positive_keys: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy over the gathered batch. This is the value to report; for the backward
     pass under data parallelism multiply by world size (see :func:`backward_scale`)."""
-    logits, target = contrastive_logits(q_reps, p_reps, temperature, gather=gather)
+    logits, target = contrastive_logits(q_reps, p_reps, temperature, gather=gather,
+                                        passage_keys=passage_keys, positive_keys=positive_keys)
     return F.cross_entropy(logits, target)
 
 

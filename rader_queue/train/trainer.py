@@ -68,7 +68,8 @@ class _LossModule(nn.Module):
             return grouped_ce_loss(scores, self.cfg.train_group_size)
         q = self.model(batch["query"]["input_ids"], batch["query"]["attention_mask"])
         p = self.model(batch["passage"]["input_ids"], batch["passage"]["attention_mask"])
-        return infonce_loss(q, p, self.cfg.temperature)
+        return infonce_loss(q, p, self.cfg.temperature, passage_keys=batch.get("passage_keys"),
+                            positive_keys=batch.get("positive_keys"))
 
 
 def set_seed(seed: int) -> None:
@@ -190,7 +191,7 @@ class _GroupsToBatch:
     def __call__(self, item: tuple[int, list[int]]) -> dict[str, Any]:
         epoch, idx = item
         self.dataset.set_epoch(epoch)
-        return self.collate([self.dataset[i] for i in idx])
+        return self.collate([self.dataset.item(i) for i in idx])
 
 
 def _batches(plan: list[tuple[int, list[int]]], make: _GroupsToBatch, workers: int, pin: bool):

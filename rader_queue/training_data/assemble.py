@@ -5,11 +5,12 @@ Which rows: ``generated_queries`` of the run with a requested type, ``kept`` (th
 trip and the qllmq checks passed), not rejected by the query judge, with a trajectory reward of
 at least ``min_reward`` (None: any) and a positive found in the run's corpus.
 
-* Dedupe: one row per (query, positive) (whitespace and case folded); negatives of duplicates are
-  merged into the first row by key order.
-* Negatives: the stored ones minus every positive of the same query text; a row with fewer than
-  ``min_negatives`` is topped up with a seeded sample from BM25 ranks 31–50 for its query (gold
-  and positives excluded; lower ranks when the corpus is too small).
+* One row per query text with all its positives (:mod:`rader_queue.training_data.rows`), so a
+  query's other positives never become its in-batch negatives; duplicates are merged.
+* Negatives: the stored ones (self-reflection rejections; qlexical's mined ones) minus every
+  positive of the row, topped up to ``min_negatives`` (train_group_size − 1) with a seeded
+  sample of BM25 ranks 31–50, then the dense top-k, then lower BM25 ranks on a small corpus.
+  Each negative passage carries its ``source``.
 * Versions: the content hash of the JSONL decides. Same content as an existing version of the
   name → that version again (idempotent); new content → the next version number.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +31,18 @@ from sqlalchemy import func, select
 from rader_queue.errors import InputError
 from rader_queue.querygen.generation import QuerygenEnv, bm25_band, ranking
 from rader_queue.querygen.options import QUERY_TYPES, QuerygenOptions, derive_seed, parse_types, run_seed
-from rader_queue.querygen.store import make_env
+from rader_queue.querygen.store import corpus_name, make_env
 from rader_queue.queue.status import find_run
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.db import require_schema
 from rader_queue.store.models import Dataset, GeneratedQuery, Job, TrainingExample
 from rader_queue.training_data import export
+from rader_queue.training_data import rows as rows_mod
 
 Progress = Callable[[str, int, int], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-STAT_KEYS = ("candidates", "dropped", "judge_rejected", "reward_filtered", "missing_doc",
-             "duplicates", "topped_up", "no_negative")
+STAT_KEYS = ("candidates", "pairs", "dropped", "overlap_dropped", "judge_rejected", "reward_filtered",
+             "missing_doc", "duplicates", "merged", "topped_up", "short_of_negatives", "no_negative")
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,10 @@ class BuildOptions:
     types: tuple[str, ...] = QUERY_TYPES
     min_reward: float | None = 1.0
     seed: int | None = None                 # None: the run's seed
-    min_negatives: int = 1
+    min_negatives: int = 11                 # train_group_size 12 − 1: no negative is repeated
     topup_ranks: tuple[int, int] = (31, 50)
+    dense_top: int = 10                     # dense top-k after the BM25 band; 0: none
+    preset: str | None = None               # recorded with the dataset
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "types", parse_types(self.types))
@@ -68,29 +73,26 @@ class BuildReport:
     content_hash: str
     hf_path: Path | None = None
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
+    negatives_per_row: dict[int, int] = field(default_factory=dict)
+    negative_sources: dict[str, int] = field(default_factory=dict)
 
 
 def select_rows(session, env: QuerygenEnv, options: BuildOptions, seed: int,
-                progress: Progress) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+                progress: Progress, corpus: str = "theoremqa") -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
     """Dataset rows (with ``query_type`` and ``generated_query_id``) and per-type statistics."""
     stats = {t: dict.fromkeys(STAT_KEYS, 0) for t in options.types}
-    order = {t: i for i, t in enumerate(QUERY_TYPES)}
+    order = {t: i for i, t in enumerate(rows_mod.MERGE_ORDER)}
     stored = sorted(session.scalars(select(GeneratedQuery).where(
         GeneratedQuery.run_id == env.run_id, GeneratedQuery.query_type.in_(options.types))),
         key=lambda g: (order[g.query_type], g.key))
-    rows: list[dict[str, Any]] = []
-    by_pair: dict[tuple[str, str], dict[str, Any]] = {}
-    positives_of: dict[str, set[str]] = {}
+    candidates: list[rows_mod.Candidate] = []
     progress("select", 0, len(stored))
     for i, g in enumerate(stored, 1):
         st = stats[g.query_type]
         st["candidates"] += 1
         if not g.kept:
             st["dropped"] += 1
+            st["overlap_dropped"] += (g.reject_reason or "").startswith("lexical overlap")
         elif g.judge_label is False:
             st["judge_rejected"] += 1
         elif options.min_reward is not None and (g.trajectory_reward is None
@@ -99,50 +101,64 @@ def select_rows(session, env: QuerygenEnv, options: BuildOptions, seed: int,
         elif g.positive_doc_id not in env.corpus or not g.query.strip():
             st["missing_doc"] += 1
         else:
-            pair = (_norm(g.query), g.positive_doc_id)
-            negatives = [d for d in g.negative_doc_ids or [] if d in env.corpus]
-            positives_of.setdefault(pair[0], set()).add(g.positive_doc_id)
-            if pair in by_pair:
-                st["duplicates"] += 1
-                first = by_pair[pair]
-                first["negatives"] += [d for d in negatives if d not in first["negatives"]]
-            else:
-                by_pair[pair] = {"query_id": g.key, "query": g.query.strip(), "query_type": g.query_type,
-                                 "positive": g.positive_doc_id, "negatives": negatives,
-                                 "generated_query_id": g.id}
-                rows.append(by_pair[pair])
+            candidates.append(rows_mod.Candidate(
+                g.key, g.query, g.query_type, g.positive_doc_id,
+                tuple(d for d in g.negative_doc_ids or [] if d in env.corpus), g.id))
         if i % 200 == 0 or i == len(stored):
             progress("select", i, len(stored))
+    progress("negatives", 0, len(candidates))
+    miner = _Miner(env, options, seed, corpus)
+    rows = rows_mod.assemble(candidates, options.min_negatives, miner, stats)
+    progress("negatives", len(candidates), len(candidates))
     out = []
-    progress("negatives", 0, len(rows))
-    for i, row in enumerate(rows, 1):
-        exclude = positives_of[_norm(row["query"])]
-        negatives = [d for d in dict.fromkeys(row["negatives"]) if d not in exclude]
-        if len(negatives) < options.min_negatives:
-            extra = _top_up(env, row, options, seed, exclude | set(negatives),
-                            options.min_negatives - len(negatives))
-            stats[row["query_type"]]["topped_up"] += bool(extra)
-            negatives += extra
-        if not negatives:
-            stats[row["query_type"]]["no_negative"] += 1
-            continue
-        out.append({"query_id": row["query_id"], "query": row["query"], "query_type": row["query_type"],
-                    "generated_query_id": row["generated_query_id"],
-                    "positive_passages": [export.passage(env.corpus.get(row["positive"]))],
-                    "negative_passages": [export.passage(env.corpus.get(d)) for d in negatives]})
-        if i % 200 == 0 or i == len(rows):
-            progress("negatives", i, len(rows))
+    for row in rows:
+        negatives = []
+        for doc_id, source in row.negatives:
+            negatives.append({**export.passage(env.corpus.get(doc_id)), "source": source})
+        out.append({"query_id": row.query_id, "query": row.query, "query_type": row.query_type,
+                    "generated_query_id": row.generated_query_id,
+                    "positive_passages": [export.passage(env.corpus.get(d)) for d in row.positives],
+                    "negative_passages": negatives})
     return out, stats
 
 
-def _top_up(env: QuerygenEnv, row: dict[str, Any], options: BuildOptions, seed: int,
-            exclude: set[str], want: int) -> list[str]:
-    band = bm25_band(env, row["query"], options.topup_ranks, exclude)
-    if len(band) < want:                         # small corpus: the ranks after the band, then any
-        order = [env.corpus.docs[i].doc_id for i in ranking(env.bm25.scores(row["query"]))]
-        band += [d for d in order if d not in exclude and d not in band][:want - len(band)]
-    rng = random.Random(derive_seed(seed, "topup", row["query_id"]))
-    return rng.sample(band, min(want, len(band)))
+class _Miner:
+    """Top-up negatives for a query: a seeded sample of BM25 ranks 31–50, then the dense
+    top-k (the dense retriever is loaded on first need), then lower BM25 ranks."""
+
+    def __init__(self, env: QuerygenEnv, options: BuildOptions, seed: int, corpus: str) -> None:
+        self.env, self.options, self.seed, self.corpus = env, options, seed, corpus
+        self._dense: Any = None
+
+    def dense(self) -> Any:
+        if self._dense is None:
+            from rader_queue.trees import resources
+
+            self._dense = resources.retriever(self.corpus, "dense")
+        return self._dense
+
+    def __call__(self, query: str, exclude: set[str], want: int) -> list[tuple[str, str]]:
+        env, opts = self.env, self.options
+        band = bm25_band(env, query, opts.topup_ranks, exclude)
+        rng = random.Random(derive_seed(self.seed, "topup", query))
+        out = [(d, rows_mod.SOURCE_BM25_BAND) for d in rng.sample(band, min(want, len(band)))]
+        taken = exclude | {d for d, _ in out}
+        if len(out) < want and opts.dense_top:
+            for d, _ in self.dense().search(query, k=opts.dense_top + len(taken), exclude=sorted(taken)):
+                if len(out) >= want:
+                    break
+                if d not in taken:
+                    taken.add(d)
+                    out.append((d, rows_mod.SOURCE_DENSE))
+        if len(out) < want:                   # small corpus: the ranks after the band, then any
+            for i in ranking(env.bm25.scores(query)):
+                d = env.corpus.docs[i].doc_id
+                if len(out) >= want:
+                    break
+                if d not in taken:
+                    taken.add(d)
+                    out.append((d, rows_mod.SOURCE_BM25_FALLBACK))
+        return out
 
 
 def _querygen_options(session, run_id: int) -> list[dict[str, Any]]:
@@ -179,8 +195,10 @@ def build_dataset(run_name: str, name: str, options: BuildOptions | None = None,
     seed = run_seed(run_config, QuerygenOptions(seed=options.seed))
     out_dir = Path(out_dir)
     with session_scope() as session:
-        rows, stats = select_rows(session, env, options, seed, tick)
+        rows, stats = select_rows(session, env, options, seed, tick, corpus_name(run_config))
         data = export.dumps(rows)
+        histogram = rows_mod.negatives_histogram_of(rows)
+        sources = dict(sorted(Counter(n["source"] for r in rows for n in r["negative_passages"]).items()))
         digest = hashlib.sha256(data).hexdigest()
         counts = {t: sum(1 for r in rows if r["query_type"] == t) for t in options.types}
         counts["all"] = len(rows)
@@ -188,7 +206,9 @@ def build_dataset(run_name: str, name: str, options: BuildOptions | None = None,
             "run": run_name, "run_id": run_id, "corpus": run_config.get("corpus"),
             "types": list(options.types), "min_reward": options.min_reward, "seed": seed,
             "min_negatives": options.min_negatives, "topup_ranks": list(options.topup_ranks),
-            "content_hash": digest, "stats": stats,
+            "dense_top": options.dense_top, "content_hash": digest, "stats": stats,
+            "negatives_per_row": {str(k): v for k, v in histogram.items()},
+            "negative_sources": sources, "preset": options.preset,
             "querygen": [querygen.to_dict()] if querygen else _querygen_options(session, run_id)},
             counts, run_id)
         path = out_dir / f"{name}-v{dataset.version}.jsonl"
@@ -201,7 +221,8 @@ def build_dataset(run_name: str, name: str, options: BuildOptions | None = None,
              "generated_query_id": r["generated_query_id"]} for r in rows],
             ["dataset_id", "query_id"])
         report = BuildReport(dataset.id, name, dataset.version, created, dict(dataset.counts),
-                             stats, path, digest, rows=rows)
+                             stats, path, digest, rows=rows, negatives_per_row=histogram,
+                             negative_sources=sources)
     if hf:
         report.hf_path = export.save_hf(rows, out_dir / f"{name}-v{report.version}.hf")
     return report

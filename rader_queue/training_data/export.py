@@ -1,11 +1,13 @@
 """Tevatron-format files: the JSONL every dataset version is exported to, its validator, and
 the optional Hugging Face ``save_to_disk`` copy.
 
-One line per (query, positive)::
+One line per query, with all its positives::
 
     {"query_id": "qcot:P_1:4:5", "query": "...",
-     "positive_passages": [{"docid": "...", "title": "...", "text": "..."}],
-     "negative_passages": [{"docid": "...", "title": "...", "text": "..."}, ...]}
+     "positive_passages": [{"docid": "...", "title": "...", "text": "..."}, ...],
+     "negative_passages": [{"docid": "...", "title": "...", "text": "...", "source": "self_reflection"}, ...]}
+
+A negative's ``source`` says where it came from (Tevatron ignores the extra key).
 
 Lines are written in a fixed order with fixed key order, so equal content gives identical bytes.
 """
@@ -25,6 +27,7 @@ from rader_queue.retrieval.corpus import Doc
 
 FIELDS = ("query_id", "query", "positive_passages", "negative_passages")
 PASSAGE_FIELDS = ("docid", "title", "text")
+NEGATIVE_EXTRA = ("source",)
 
 
 def passage(doc: Doc) -> dict[str, str]:
@@ -44,15 +47,16 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _check_passages(value: Any, where: str, name: str) -> list[str]:
+def _check_passages(value: Any, where: str, name: str, extra: tuple[str, ...] = ()) -> list[str]:
     if not isinstance(value, list) or not value:
         raise InputError(f"{name} must be a non-empty list", source=where)
     ids = []
     for i, p in enumerate(value):
-        if not isinstance(p, dict) or set(p) != set(PASSAGE_FIELDS):
-            raise InputError(f"{name}[{i}] must have exactly the fields {', '.join(PASSAGE_FIELDS)}",
-                             source=where)
-        if not all(isinstance(p[f], str) for f in PASSAGE_FIELDS) or not p["text"].strip():
+        if not isinstance(p, dict) or not set(PASSAGE_FIELDS) <= set(p) <= set(PASSAGE_FIELDS + extra):
+            raise InputError(f"{name}[{i}] must have the fields {', '.join(PASSAGE_FIELDS)}"
+                             + (f" (and optionally {', '.join(extra)})" if extra else ""), source=where)
+        if not all(isinstance(p[f], str) for f in (*PASSAGE_FIELDS, *(set(extra) & set(p)))) \
+                or not p["text"].strip():
             raise InputError(f"{name}[{i}]: docid/title/text must be strings, text non-empty",
                              source=where)
         ids.append(p["docid"])
@@ -61,9 +65,11 @@ def _check_passages(value: Any, where: str, name: str) -> list[str]:
 
 def validate_jsonl(path: str | Path) -> int:
     """Check a Tevatron training file; returns its number of rows. Every row needs a string
-    query_id (unique) and query, ≥1 positive, ≥1 negative, and no negative that is a positive."""
+    query_id (unique) and query (in no other row), ≥1 positive, ≥1 negative, no passage twice
+    and no negative that is a positive."""
     path = Path(path)
     seen: set[str] = set()
+    queries: dict[str, int] = {}
     count = 0
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -80,8 +86,16 @@ def validate_jsonl(path: str | Path) -> int:
             if row["query_id"] in seen:
                 raise InputError(f"duplicate query_id {row['query_id']!r}", source=where)
             seen.add(row["query_id"])
+            text = " ".join(row["query"].split()).casefold()
+            if text in queries:
+                raise InputError(f"query of row {row['query_id']!r} is also the query of line "
+                                 f"{queries[text]} (one row per query)", source=where)
+            queries[text] = lineno
             positives = _check_passages(row["positive_passages"], where, "positive_passages")
-            negatives = _check_passages(row["negative_passages"], where, "negative_passages")
+            negatives = _check_passages(row["negative_passages"], where, "negative_passages",
+                                        NEGATIVE_EXTRA)
+            if len(set(positives)) != len(positives) or len(set(negatives)) != len(negatives):
+                raise InputError("a passage is listed twice in the same row", source=where)
             if set(positives) & set(negatives):
                 raise InputError(f"negatives contain a positive: {sorted(set(positives) & set(negatives))}",
                                  source=where)
@@ -98,8 +112,11 @@ def save_hf(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     features = datasets.Features({
         "query_id": datasets.Value("string"), "query": datasets.Value("string"),
         "positive_passages": [{f: datasets.Value("string") for f in PASSAGE_FIELDS}],
-        "negative_passages": [{f: datasets.Value("string") for f in PASSAGE_FIELDS}]})
-    data = datasets.Dataset.from_list([{k: r[k] for k in FIELDS} for r in rows], features=features)
+        "negative_passages": [{f: datasets.Value("string") for f in PASSAGE_FIELDS + NEGATIVE_EXTRA}]})
+    data = datasets.Dataset.from_list([
+        {**{k: r[k] for k in FIELDS},
+         "negative_passages": [{"source": "", **n} for n in r["negative_passages"]]} for r in rows],
+        features=features)
     tmp = path.with_name(f".{path.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -148,7 +148,7 @@ def test_retrieve_summarize_and_judge():
     assert "Statement 2. Details here" in sent and "proof" not in sent
     verdict = asyncio.run(policy.judge_relevance(CTX, summary, docs[0]))
     assert (verdict.label, verdict.reason) == (True, "it gives c.")
-    assert gen.calls[-1]["temperature"] == 0.0 and gen.calls[-1]["max_tokens"] == 200
+    assert gen.calls[-1]["temperature"] == 0.8 and gen.calls[-1]["max_tokens"] == 200   # the original temperature
     assert gen.calls[-1]["reply_format"].name == "verdict"      # a server may enforce it
     assert all(c["reply_format"] is None for c in gen.calls[:-1])
 

@@ -11,7 +11,7 @@ COMMANDS = [["enqueue"], ["worker"], ["status"], ["runs"], ["retry"], ["judge"],
             ["flower"], ["metrics"], ["tree"], ["retrieve"], ["train"], ["report"],
             ["db", "upgrade"], ["db", "downgrade"], ["llm", "serve-embedded"], ["corpus", "embed"],
             ["dataset", "querygen"], ["dataset", "build"], ["dataset", "list"], ["eval", "run"],
-            ["eval", "compare"]]
+            ["eval", "compare"], ["preset", "list"], ["preset", "show"]]
 
 
 def test_top_level_help_lists_every_command():
