@@ -33,6 +33,7 @@ def run(
     instructions: Annotated[bool, typer.Option("--instructions/--no-instructions", help="Put BRIGHT's per-split instruction in front of each query (instruction-tuned retrievers; off for MiniLM).")] = False,
     rerank_model: Annotated[Optional[str], typer.Option(help="Model of the LLM reranker on the generator endpoint (default: RADER_LLM_MODEL).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's evaluation values for every option not given here.")] = None,
+    precision: Annotated[str, typer.Option(help="GPU encoding precision: bf16 (fastest), fp16 or fp32 (fp16/fp32 match the CPU's scores; the CPU always uses fp32).")] = "bf16",
     out_dir: Annotated[Optional[Path], typer.Option(help="Where score files go (default outputs/eval).")] = None,
     enqueue: Annotated[bool, typer.Option("--enqueue/--local", help="Send a task to the eval queue, or evaluate here (default).")] = False,
 ) -> None:
@@ -51,7 +52,7 @@ def run(
         values = {k: v if k in given else wanted[k] for k, v in values.items()}
         benchmark = values["benchmark"]
     cfg = EvalConfig(model=model, depth=depth, hybrid_alpha=hybrid_alpha, query_prefix=query_prefix,
-                     passage_prefix=passage_prefix, preset=preset, **values)
+                     passage_prefix=passage_prefix, preset=preset, precision=precision, **values)
     if enqueue:
         from dataclasses import asdict
 

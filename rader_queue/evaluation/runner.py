@@ -63,6 +63,7 @@ class EvalConfig:
     instructions: bool = False         # BRIGHT's per-split query instruction (instruction-tuned models)
     rerank_model: str | None = None    # None: the generator's model
     preset: str | None = None          # recorded only
+    precision: str = "bf16"            # GPU encoding: bf16 (fastest), fp16 or fp32 (CPU: fp32)
 
     def __post_init__(self) -> None:
         if self.depth < 1:
@@ -195,7 +196,7 @@ def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path 
 
             path = resolve_model(cfg.model, db_url)
             native = native_max_len(path)
-            encoder = load_encoder(path, query_prefix=cfg.query_prefix,
+            encoder = load_encoder(path, precision=cfg.precision, query_prefix=cfg.query_prefix,
                                    passage_prefix=cfg.passage_prefix,
                                    query_max_len=cfg.query_max_len or native,
                                    passage_max_len=cfg.passage_max_len or native)

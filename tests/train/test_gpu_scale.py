@@ -194,3 +194,23 @@ def test_dynamic_encode_batches_give_the_same_vectors(tiny_qwen):
     assert len(batches) > 1 and all(len(b) * max(lengths[i] for i in b) <= 64 for b in batches)
     assert dynamic.shape == fixed.shape == (23, 32)
     assert abs(dynamic - fixed).max() < 1e-5
+
+
+def test_encoding_precision_is_checked_and_the_cpu_always_encodes_in_fp32(tiny_qwen):
+    """`eval run --precision` reaches the encoder; an unknown precision is refused by name, and
+    on the CPU every precision gives the fp32 vectors (autocast applies on a GPU only)."""
+    from rader_queue.errors import InputError
+    from rader_queue.train.model import BiEncoder, EncodeSpec, Encoder
+    from transformers import AutoModel
+
+    folder, _ = tiny_qwen
+    spec = EncodeSpec(base_model=str(folder), pooling="eos", normalize=True, append_eos=True,
+                      query_max_len=24, passage_max_len=24)
+    model = BiEncoder(AutoModel.from_pretrained(folder), "eos", True)
+    with pytest.raises(InputError, match="precision"):
+        Encoder(model, _word_tokenizer(), spec, precision="int4")
+    texts = ["a b c", "d e f g h", "i"]
+    vectors = {p: Encoder(model, _word_tokenizer(), spec, precision=p).encode_passages(texts)
+               for p in ("bf16", "fp16", "fp32")}
+    assert abs(vectors["bf16"] - vectors["fp32"]).max() == 0
+    assert abs(vectors["fp16"] - vectors["fp32"]).max() == 0
