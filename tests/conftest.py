@@ -112,3 +112,15 @@ def redis_client():
     client.ping()
     yield client
     client.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`-n N --dist loadgroup`, the README's test command), tests that share
+    one heavy resource run on one worker, one after another: the vLLM servers (a session
+    fixture, ~6 GiB), the Slurm cluster (one slurmctld/slurmd per machine) and the embedded CPU
+    model (the CPU-bound tests would only slow each other down). Everything else spreads."""
+    for item in items:
+        for marker in ("vllm", "slurm", "model"):
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.xdist_group(marker))
+                break
