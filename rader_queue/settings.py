@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # `bright:<split>` corpora and benchmarks read before the hub; None: <data_dir>/BRIGHT
     bright_dir: Path | None = None
 
+    # --- response cache identity -------------------------------------------------------------
+    # the endpoint's name in the response-cache key (default: its base URL). The embedded
+    # server listens on a new port every run, so the embedded mode names the model file instead:
+    # a re-run or a resumed run replays the same server's answers, never another endpoint's.
+    llm_cache_endpoint: str | None = None
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

@@ -56,6 +56,9 @@ class _Core:
                  fanout_n: bool | None, cache: ResponseCache | None) -> None:
         self.settings = settings
         self.base_url = base_url or settings.llm_base_url
+        # the same server under a stable name, else its URL (settings.llm_cache_endpoint)
+        self.cache_endpoint = (settings.llm_cache_endpoint
+                               if settings.llm_cache_endpoint and not base_url else self.base_url)
         if not self.base_url:
             raise ConfigError("no generator endpoint: set RADER_LLM_BASE_URL (an OpenAI-compatible "
                               "/v1 URL), or start one with `rader-queue llm serve-embedded`")
@@ -153,7 +156,7 @@ class Generator:
         constrain = reply_format if reply_format is not None and dialect != "off" else None
         request = cache_request(core.model, messages, n, max_tokens, temperature, top_p, stop, seed,
                                 None if constrain is None else f"{constrain.name}@{dialect}",
-                                endpoint=core.base_url)
+                                endpoint=core.cache_endpoint)
         key = request_key(request) if core.cache and (seed is not None or temperature == 0) else None
         if key is not None:
             hit = await self._cache_op(core.cache.get, key)
