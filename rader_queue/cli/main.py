@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from rader_queue.cli import tree_commands
-from rader_queue.cli.common import console, err_console, friendly_errors
+from rader_queue.cli.common import console, err_console, friendly_errors, use_database
 from rader_queue.errors import ConfigError
 
 app = typer.Typer(name="rader-queue", no_args_is_help=True, rich_markup_mode="rich",
@@ -25,6 +25,7 @@ app.add_typer(db_app, name="db")
 # ----------------------------------------------------------------------------- enqueue
 
 Rollouts = Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")]
+DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", help="SQL store (default: RADER_DATABASE_URL, else the SQLite file rader_queue.db).")]
 
 
 @app.command()
@@ -42,7 +43,7 @@ def enqueue(
     crs_samples: Annotated[int, typer.Option(min=1, help="Complete-remaining-steps samples (best kept).")] = 4,
     top_k: Annotated[int, typer.Option(min=1, help="Theorems retrieved per query-generation node.")] = 5,
     retriever: Annotated[str, typer.Option(help="dense, bm25 or hybrid.")] = "dense",
-    corpus: Annotated[str, typer.Option(help="Theorem corpus: theoremqa, champ, or a JSONL path.")] = "theoremqa",
+    corpus: Annotated[Optional[str], typer.Option(help="Theorem corpus: theoremqa, champ, or a JSONL path (default: champ for CHAMP, else theoremqa).")] = None,
     hybrid_alpha: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Dense weight of hybrid retrieval (with --retriever hybrid; default 0.5).")] = None,
     subquestions: Annotated[bool, typer.Option("--subquestions/--no-subquestions", help="rStar A3 sub-questions.")] = False,
     reanswer: Annotated[bool, typer.Option("--reanswer/--no-reanswer", help="rStar A4 re-answer.")] = False,
@@ -52,13 +53,16 @@ def enqueue(
     llm_judge_fallback: Annotated[bool, typer.Option(help="Ask the model for answer equivalence when the gold check fails.")] = False,
     format_reward: Annotated[bool, typer.Option(help="0.2 reward for a boxed but wrong answer.")] = False,
     seed: Annotated[int, typer.Option(help="Search and sampling seed.")] = 42,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Enqueue one MCTS task per problem. Idempotent: enqueueing again adds nothing."""
-    from rader_queue.pipeline import build_run_config, enqueue_dataset
+    from rader_queue.pipeline import build_run_config, default_corpus, enqueue_dataset
 
+    use_database(database_url)
     config = build_run_config(
         rollouts=rollouts, max_depth=max_depth, ost_samples=ost_samples, crs_samples=crs_samples,
-        top_k=top_k, retriever=retriever, corpus=corpus, hybrid_alpha=hybrid_alpha,
+        top_k=top_k, retriever=retriever, corpus=corpus or default_corpus(dataset),
+        hybrid_alpha=hybrid_alpha,
         enable_subquestion=subquestions, enable_reanswer=reanswer, enable_rephrase=rephrase,
         llm_candidate_theorems=candidate_theorems, self_reflection=self_reflection,
         llm_judge_fallback=llm_judge_fallback, format_reward=format_reward, seed=seed)
@@ -104,6 +108,9 @@ def worker(
         raise ConfigError(f"--pool must be threads, prefork or solo, not {pool!r}")
     concurrency = concurrency or (1 if gpu_only else get_settings().problems_in_flight)
     require_schema()
+    from rader_queue.cli.endpoint_check import require_generator
+
+    require_generator(names)
     argv = ["worker", "-Q", ",".join(names), "-P", pool, "-c", str(concurrency), "-E",
             "-l", loglevel, "--without-gossip", "--without-mingle"]
     if hostname:
@@ -165,16 +172,18 @@ def status(
     run: Annotated[Optional[str], typer.Argument(help="Run name (default: all runs).")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until every job has finished.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 2.0,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Per stage × state counts, progress, failures with reasons, and token totals."""
     from rader_queue.cli.status_view import show_status
 
+    use_database(database_url, check=True)
     show_status(run, watch=watch, interval=interval)
 
 
 @app.command()
 @friendly_errors
-def runs() -> None:
+def runs(database_url: DatabaseUrl = None) -> None:
     """List runs with their dataset and problem/job counts."""
     from rich.table import Table
     from sqlalchemy import func, select
@@ -182,6 +191,7 @@ def runs() -> None:
     from rader_queue.store import session_scope
     from rader_queue.store.models import Job, JobState, Problem, Run
 
+    use_database(database_url, check=True)
     table = Table("run", "dataset", "split", "problems", "done", "failed", "created")
     with session_scope() as s:
         for run in s.scalars(select(Run).order_by(Run.id)):
@@ -199,10 +209,22 @@ def retry(
     run: Annotated[str, typer.Argument(help="Run name.")],
     failed: Annotated[bool, typer.Option("--failed", help="Re-enqueue failed jobs.")] = False,
     unpublished: Annotated[bool, typer.Option("--unpublished/--no-unpublished", help="Publish queued jobs that have no broker message (e.g. after a crash during enqueue).")] = True,
+    database_url: DatabaseUrl = None,
+    embedded: Annotated[Optional[bool], typer.Option("--embedded/--broker", help="Run the jobs here with the in-process worker and embedded model (default for a SQLite store, as `rader-queue run` uses), or publish them to the broker for workers.")] = None,
 ) -> None:
     """Re-enqueue a run's failed jobs (and publish any that never reached the broker)."""
     from rader_queue.pipeline import retry_jobs
 
+    use_database(database_url, check=True)
+    from rader_queue.settings import get_settings
+
+    if embedded if embedded is not None else get_settings().db_url.startswith("sqlite"):
+        from rader_queue.cli.retry_embedded import retry_here
+
+        code = retry_here(run, failed=failed)
+        if code:
+            raise typer.Exit(code)
+        return
     counts = retry_jobs(run, failed=failed, unpublished=unpublished)
     console.print(f"re-enqueued {counts['failed']} failed job(s); published {counts['published']} message(s)")
 
@@ -253,20 +275,35 @@ def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
 def run_embedded(
     dataset: Annotated[str, typer.Argument(help="MATH, MATH500, GSM8K, CHAMP, or a path.")],
     limit: Annotated[int, typer.Option(min=1, help="Number of problems.")] = 3,
-    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
-    run: Annotated[Optional[str], typer.Option("--run", help="Run name.")] = None,
+    split: Annotated[str, typer.Option(help="Dataset split (MATH, GSM8K).")] = "train",
+    run: Annotated[Optional[str], typer.Option("--run", help="Run name (default: DATASET-SPLIT).")] = None,
     rollouts: Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")] = 2,
-    max_depth: Annotated[int, typer.Option(min=1)] = 4,
-    database_url: Annotated[Optional[str], typer.Option(help="SQL store (default: RADER_DATABASE_URL, a SQLite file).")] = None,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
+    max_depth: Annotated[int, typer.Option(min=1, help="Maximum tree depth (steps from the question to an answer).")] = 4,
+    corpus: Annotated[Optional[str], typer.Option(help="Theorem corpus: theoremqa, champ, or a JSONL path (default: champ for CHAMP, else theoremqa).")] = None,
+    through: Annotated[str, typer.Option(help="Carry the run on: mcts (stop after the search), dataset (query generation and dataset assembly), train (a short CPU training of the retriever), eval (its CHAMP evaluation against the base model).")] = "mcts",
+    all_rewards: Annotated[bool, typer.Option("--all-rewards", help="With --through: keep every trajectory with a retrieval node, not only solved ones.")] = False,
+    database_url: DatabaseUrl = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds (exit code 1).")] = 3600.0,
     max_tokens: Annotated[Optional[int], typer.Option(min=16, help="Cap every MCTS generation at N tokens (the small CPU model otherwise writes up to 1024 per reply; a larger N keeps the defaults).")] = 160,
+    n_threads: Annotated[Optional[int], typer.Option("--n-threads", min=1, help="Threads of the embedded model server (default: cores - 1, at least 1).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show third-party warnings and loading bars.")] = False,
 ) -> None:
     """The embedded one-command mode: SQLite, an in-process broker and worker, the embedded CPU
-    model server and the in-process embedder. No Redis, PostgreSQL or GPU needed."""
+    model server and the in-process embedder. No Redis, PostgreSQL or GPU needed.
+
+    Re-running the same command resumes the run's unfinished jobs. Exit codes: 0 every job done;
+    1 a job failed or timed out; 2 bad input; 3 bad configuration; 4 store error; 130
+    interrupted (Ctrl-C)."""
+    from rader_queue.cli.quiet import quiet_third_party
     from rader_queue.embedded import run_embedded as run_it
 
-    run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
-           max_depth=max_depth, database_url=database_url, timeout=timeout, max_tokens=max_tokens)
+    quiet_third_party(verbose)
+    code = run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
+                  max_depth=max_depth, database_url=database_url, timeout=timeout,
+                  max_tokens=max_tokens, corpus=corpus, through=through, n_threads=n_threads,
+                  all_rewards=all_rewards)
+    if code:
+        raise typer.Exit(code)
 
 
 # ----------------------------------------------------------------------------- stage commands
@@ -289,8 +326,18 @@ def _register_stage_commands() -> None:
 _register_stage_commands()
 
 
+def _tidy_help() -> None:
+    from rader_queue.cli.helptext import tidy
+
+    tidy(app)
+
+
+_tidy_help()
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _tidy_help()     # again: commands registered after import
     app()
 
 
