@@ -90,9 +90,9 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
         raise ConfigError(f"--through must be one of {', '.join(THROUGH)}, not {through!r}")
     use_embedded_settings(database_url)
     # 1. every input, before anything slow or anything written
+    loaded = load_checked(dataset, split=split, limit=limit, echo=console.print)
     config = build_run_config(rollouts=rollouts, max_depth=max_depth,
                               corpus=corpus or default_corpus(dataset), **capped_tokens(max_tokens))
-    loaded = load_checked(dataset, split=split, limit=limit, echo=console.print)
     # 2. the jobs, in SQL (the store is migrated first: a new SQLite file gets its schema)
     upgrade()
     name = loaded.run_name(run_name)

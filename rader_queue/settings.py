@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     watchdog_interval_s: float = 5.0
     watchdog_stall_s: float = 120.0
 
+    # --- issue 17: a worker whose queues call the model (mcts, judge, querygen) refuses to
+    # start without a reachable generator endpoint (false: start anyway; its jobs then fail)
+    worker_require_generator: bool = True
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

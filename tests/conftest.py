@@ -93,6 +93,9 @@ def rader_env(monkeypatch, pg_url, queue_prefix, tmp_path):
         "RADER_QUEUE_PREFIX": queue_prefix,
         "RADER_DATA_DIR": str(data_dir()),
         "RADER_CACHE_DIR": str(tmp_path / "cache"),
+        # workers of failure-path tests run without a generator on purpose; the refusal to
+        # start without one is tested in tests/newcomer/test_cluster_path.py
+        "RADER_WORKER_REQUIRE_GENERATOR": "false",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

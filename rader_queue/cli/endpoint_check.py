@@ -22,7 +22,7 @@ def require_generator(queues: list[str], timeout_s: float = 5.0) -> None:
     from rader_queue.settings import get_settings
 
     needing = [q for q in queues if q in GENERATOR_QUEUES]
-    if not needing:
+    if not needing or not get_settings().worker_require_generator:
         return
     url = get_settings().llm_base_url
     if not url:

@@ -248,22 +248,26 @@ def judge(
 
 @db_app.command("upgrade")
 @friendly_errors
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head",
+               database_url: DatabaseUrl = None) -> None:
     """Apply migrations (creates the schema on a new database)."""
     from rader_queue.secrets import redact_url
     from rader_queue.settings import get_settings
     from rader_queue.store import upgrade
 
+    use_database(database_url)
     upgrade(revision=revision)
     console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
 
 
 @db_app.command("downgrade")
 @friendly_errors
-def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1",
+                 database_url: DatabaseUrl = None) -> None:
     """Revert migrations (``base`` drops every table)."""
     from rader_queue.store.db import downgrade
 
+    use_database(database_url)
     downgrade(revision=revision)
     console.print(f"downgraded to {revision}")
 

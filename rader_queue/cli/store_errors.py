@@ -29,6 +29,9 @@ def explain(exc: BaseException) -> RaderError | None:
         if re.search(r'relation "[^"]+" does not exist|no such table', text):
             return StoreError(f"the SQL store at {url} has no schema yet (or an old one): run "
                               "`rader-queue db upgrade`")
+        if re.search(r"connection|could not connect|unable to open", text, re.I):
+            return StoreError(f"SQL store unreachable at {url} (RADER_DATABASE_URL or "
+                              f"--database-url): {text}")
         return StoreError(f"SQL store error at {url}: {text}")
     try:
         from kombu.exceptions import OperationalError as KombuError
