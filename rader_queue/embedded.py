@@ -88,7 +88,13 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
         from rader_queue.errors import ConfigError
 
         raise ConfigError(f"--through must be one of {', '.join(THROUGH)}, not {through!r}")
-    use_embedded_settings(database_url)
+    settings = use_embedded_settings(database_url)
+    if not settings.llm_base_url:       # the run's config names the model that will serve it
+        from rader_queue.llm.embedded_server import MODEL_ALIAS
+        from rader_queue.settings import get_settings
+
+        os.environ["RADER_LLM_MODEL"] = MODEL_ALIAS
+        get_settings.cache_clear()
     # 1. every input, before anything slow or anything written
     loaded = load_checked(dataset, split=split, limit=limit, echo=console.print)
     config = build_run_config(rollouts=rollouts, max_depth=max_depth,
