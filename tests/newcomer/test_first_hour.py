@@ -117,3 +117,19 @@ def test_all_failing_run_exits_non_zero_and_retry_runs_in_process(tmp_path):
     with sqlite3.connect(tmp_path / "rader_queue.db") as conn:
         second = conn.execute("select state, finished_at from jobs").fetchall()
     assert [s for s, _ in second] == ["failed"] and second[0][1] > first[0][1]
+
+
+def test_eta_moves_smoothly_and_rates_read_without_zeros():
+    from rader_queue.cli.status_view import SmoothEta, rate_text
+    from rader_queue.queue.status import StageProgress
+
+    stage = StageProgress("mcts", {"done": 1, "queued": 9})
+    smooth = SmoothEta()
+    assert smooth(stage, 13_000.0, now=0.0) == 13_000.0
+    # a burst of finishes halves the raw estimate; the shown one moves a fifth of the way
+    shown = smooth(stage, 6_000.0, now=10.0)
+    assert 11_000 < shown < 12_000
+    # with no news the estimate counts down with the clock
+    assert abs(smooth(stage, shown - 100, now=110.0) - (shown - 100)) < 1
+    assert smooth(stage, None, now=120.0) is None
+    assert rate_text(3 / 500) == "21.6/h" and rate_text(0.5) == "30.0/min" and rate_text(2) == "2.0/s"
