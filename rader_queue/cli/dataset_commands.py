@@ -78,7 +78,9 @@ def build(
     with ExitStack() as stack:
         if local:   # query generation calls the model: the embedded one unless one is configured
             from rader_queue.cli.endpoint_check import embedded_generator_if_unset
+            from rader_queue.cli.quiet import quiet_third_party
 
+            quiet_third_party()
             embedded_generator_if_unset(stack)
         report = _build(run, name, types, out, all_rewards, seed, hf, local, judge, min_negatives)
     print_counts(report)

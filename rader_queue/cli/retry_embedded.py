@@ -18,6 +18,9 @@ def retry_here(run_name: str, *, failed: bool = True, timeout: float = 3600.0) -
     from rader_queue.store import session_scope
     from rader_queue.store.models import Job, JobState
 
+    from rader_queue.cli.quiet import quiet_third_party
+
+    quiet_third_party()
     use_embedded_settings(None)
     with session_scope() as session:
         run_id = find_run(session, run_name).id      # unknown run: InputError, nothing started
