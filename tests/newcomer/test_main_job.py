@@ -78,6 +78,23 @@ def test_through_eval_builds_a_dataset_a_checkpoint_and_an_evaluation(main_job):
     assert len(evals) >= 2 and "all-MiniLM-L6-v2" in models and checkpoints[-1][0] in models
 
 
+def test_the_suggested_dataset_build_starts_the_embedded_model(main_job):
+    """The `dataset build … --local` the main job suggests works with no endpoint configured
+    (it starts the embedded model, as `run` does) and says why a dataset is empty."""
+    where, env, first = main_job
+    line = next(l for l in first.stdout.splitlines() if l.startswith("next:"))
+    build = next(part.strip() for part in line.split("·") if "dataset build" in part)
+    proc = cli(*build.split()[1:], cwd=where, env=env, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "JSONL:" in proc.stdout
+    name = build.split("--name")[1].split()[0]
+    with sqlite3.connect(where / "rader_queue.db") as conn:
+        counts = conn.execute("select counts from datasets where name = ? order by version desc",
+                              (name,)).fetchone()[0]
+    if '"all": 0' in counts:
+        assert "reached the gold answer" in proc.stdout, proc.stdout[-1500:]
+
+
 def test_ctrl_c_stops_fast_and_the_same_command_resumes(tmp_path):
     env = newcomer_env(tmp_path)
     args = ["run", "CHAMP", "--limit", "2", "--rollouts", "1", "--max-tokens", "48"]
