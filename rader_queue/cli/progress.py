@@ -151,14 +151,17 @@ def summary(run_name: str, wall_s: float) -> Table:
     from sqlalchemy import distinct, func, select
 
     from rader_queue.store import session_scope
-    from rader_queue.store.models import Judgement, LLMCall, Problem, Run, TreeNode
+    from rader_queue.store.models import Judgement, LLMCall, Problem, Run, Solution, TreeNode
 
     with session_scope() as s:
         run_id = s.scalar(select(Run.id).where(Run.name == run_name))
         problems = s.scalar(select(func.count()).select_from(Problem).where(Problem.run_id == run_id))
         in_run = select(Problem.id).where(Problem.run_id == run_id)
-        solved = s.scalar(select(func.count(distinct(TreeNode.problem_id))).where(
-            TreeNode.problem_id.in_(in_run), TreeNode.terminal.is_(True), TreeNode.reward >= 1.0))
+        solved = s.scalar(select(func.count(distinct(Solution.problem_id))).where(
+            Solution.problem_id.in_(in_run), Solution.reward >= 1.0))
+        positive_paths = s.scalar(select(func.count()).select_from(Solution).where(
+            Solution.problem_id.in_(in_run), Solution.reward >= 1.0,
+            Solution.has_retrieval.is_(True)))
         retrieval = s.scalar(select(func.count()).select_from(TreeNode).where(
             TreeNode.problem_id.in_(in_run), TreeNode.node_type == "retrieval"))
         positives = s.scalar(select(func.count()).select_from(Judgement).where(
@@ -172,7 +175,8 @@ def summary(run_name: str, wall_s: float) -> Table:
     table.add_column()
     table.add_row("problems", f"{solved} solved, {problems - solved} unsolved (of {problems})")
     table.add_row("retrieval nodes", str(retrieval))
-    table.add_row("theorems judged", f"{positives} positive, {negatives} hard negative")
+    table.add_row("theorems judged", f"{positives} relevant, {negatives} rejected (hard negatives)")
+    table.add_row("positives", f"{positive_paths} solved trajectory(ies) used a retrieved theorem")
     table.add_row("LLM", f"{calls} calls, {int(completion or 0):,} completion tokens")
     table.add_row("wall time", f"{wall_s:.0f} s ({wall_s / max(problems, 1):.0f} s per problem)")
     return table
