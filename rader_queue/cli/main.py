@@ -22,6 +22,14 @@ db_app = typer.Typer(no_args_is_help=True, help="Schema migrations of the SQL st
 app.add_typer(db_app, name="db")
 
 
+@app.callback()
+def _global_options(
+    database_url: Annotated[Optional[str], typer.Option("--database-url", help="SQL store for any command (before the command's name; default: RADER_DATABASE_URL, else the SQLite file rader_queue.db).")] = None,
+) -> None:
+    """Options before the command name apply to every command."""
+    use_database(database_url)
+
+
 # ----------------------------------------------------------------------------- enqueue
 
 Rollouts = Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")]
