@@ -104,8 +104,11 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
     name = loaded.run_name(run_name)
     resumed = resume_run(name)
     report = enqueue_loaded(loaded, run_name=run_name, config=config)
-    console.print(f"run [bold]{report.run}[/]: {report.problems_new} new problem(s), "
-                  f"{report.jobs_new} new job(s)" + (f", {resumed} resumed" if resumed else ""))
+    from rich.text import Text
+
+    console.print(Text.assemble("run ", (report.run, "bold"), f": {report.problems_new} new "
+                                f"problem(s), {report.jobs_new} new job(s)"
+                                + (f", {resumed} resumed" if resumed else "")))
     with interruptible(report.run) as stop:
         outcome = process_run(report.run, timeout=timeout, concurrency=concurrency,
                               n_threads=n_threads, stack=stop)
