@@ -116,7 +116,7 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
 
         console.print(summary(report.run, outcome.wall_s))
         if through == "mcts":
-            console.print(next_commands(report.run))
+            console.print(next_commands(report.run), soft_wrap=True)
         if through != "mcts" and not outcome.exit_code:
             from rader_queue.through import carry_on
 

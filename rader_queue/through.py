@@ -131,4 +131,4 @@ def _next(run_name: str, checkpoint: str | None = None) -> None:
     line = f"next: rader-queue dataset list   ·   rader-queue report {run_name}"
     if checkpoint:
         line += "   ·   rader-queue eval compare"
-    console.print(Text(line))
+    console.print(Text(line), soft_wrap=True)

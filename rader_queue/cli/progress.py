@@ -183,5 +183,9 @@ def summary(run_name: str, wall_s: float) -> Table:
 
 
 def next_commands(run_name: str, first_problem: str = "0") -> Text:
-    return Text("next: rader-queue tree {0} {1}   ·   rader-queue report {0}   ·   "
-                "rader-queue dataset build {0} --name {0} --local".format(run_name, first_problem))
+    """One command per line (printed with soft wrap: each stays one line to copy)."""
+    return Text("next:\n"
+                f"  rader-queue tree {run_name} {first_problem}      # a problem's search tree\n"
+                f"  rader-queue report {run_name}      # HTML report in ./report\n"
+                f"  rader-queue dataset build {run_name} --name {run_name} --local"
+                "      # training rows")

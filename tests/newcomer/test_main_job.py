@@ -32,7 +32,7 @@ def main_job(tmp_path_factory):
 def test_readme_main_job_works_as_printed(main_job):
     where, _, proc = main_job
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "solved" in proc.stdout and "next: rader-queue tree" in proc.stdout
+    assert "solved" in proc.stdout and "  rader-queue tree CHAMP-train 0" in proc.stdout
     assert "Warning" not in proc.stderr and "Loading" not in proc.stderr, proc.stderr[-2000:]
     with sqlite3.connect(where / "rader_queue.db") as conn:
         states = dict(conn.execute("select state, count(*) from jobs group by state"))
@@ -82,8 +82,8 @@ def test_the_suggested_dataset_build_starts_the_embedded_model(main_job):
     """The `dataset build … --local` the main job suggests works with no endpoint configured
     (it starts the embedded model, as `run` does) and says why a dataset is empty."""
     where, env, first = main_job
-    line = next(l for l in first.stdout.splitlines() if l.startswith("next:"))
-    build = next(part.strip() for part in line.split("·") if "dataset build" in part)
+    build = next(l.split("#")[0].strip() for l in first.stdout.splitlines()
+                 if l.strip().startswith("rader-queue dataset build"))
     proc = cli(*build.split()[1:], cwd=where, env=env, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "JSONL:" in proc.stdout
