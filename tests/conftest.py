@@ -13,6 +13,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
+# Rich sizes the CLI's consoles when they are built (at import) from COLUMNS, else from a
+# terminal: CI has none (no stdin, and xdist workers read pipes), so tables would wrap at 80 and
+# cut the texts the tests look for. Tests that check 80 columns say so in their own env.
+os.environ.setdefault("COLUMNS", "200")
 PG_ADMIN_URL = os.environ.get("RADER_TEST_PG_ADMIN_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -93,6 +97,9 @@ def rader_env(monkeypatch, pg_url, queue_prefix, tmp_path):
         "RADER_QUEUE_PREFIX": queue_prefix,
         "RADER_DATA_DIR": str(data_dir()),
         "RADER_CACHE_DIR": str(tmp_path / "cache"),
+        # workers of failure-path tests run without a generator on purpose; the refusal to
+        # start without one is tested in tests/newcomer/test_cluster_path.py
+        "RADER_WORKER_REQUIRE_GENERATOR": "false",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

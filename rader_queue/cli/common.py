@@ -29,7 +29,16 @@ def friendly_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except Exception as raw:       # set-up errors of the store/broker: one line + fix
+                from rader_queue.cli.store_errors import explain
+
+                cause = raw.__cause__ if isinstance(raw, StoreError) else raw
+                clear = explain(cause) if cause is not None else None
+                if clear is None:
+                    raise
+                raise clear from raw
         except RaderError as exc:
             code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
             # soft_wrap: one line however long (logs and grep see the whole message)
@@ -38,6 +47,22 @@ def friendly_errors(fn: F) -> F:
             raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def use_database(url: str | None, *, check: bool = False) -> None:
+    """``--database-url``: this process's SQL store (settings rebuilt). With ``check``, a store
+    that is unreachable or not migrated fails here with one line that says what to do."""
+    if url:
+        import os
+
+        from rader_queue.settings import get_settings
+
+        os.environ["RADER_DATABASE_URL"] = url
+        get_settings.cache_clear()
+    if check:
+        from rader_queue.store.db import require_schema
+
+        require_schema()
 
 
 def die(message: str, code: int = 2) -> None:

@@ -68,19 +68,62 @@ def build(
     max_overlap: Annotated[Optional[float], typer.Option(help="With --local: drop qllmq queries sharing more than this share of words with the theorem (default 0.6; the paper preset has no such filter).")] = None,
     no_overlap_filter: Annotated[bool, typer.Option("--no-overlap-filter", help="With --local: keep qllmq queries whatever their overlap with the theorem.")] = False,
     preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's dataset values (explicit options win).")] = None,
+    database_url: Annotated[Optional[str], typer.Option("--database-url", help="SQL store (default: RADER_DATABASE_URL, else the SQLite file rader_queue.db).")] = None,
 ) -> None:
     """Assemble RUN's query rows into a versioned dataset: SQL rows plus a Tevatron JSONL
     (query_id, query, positive_passages, negative_passages). Same content → same version."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from rader_queue.errors import ConfigError
-    from rader_queue.querygen import QuerygenOptions
-    from rader_queue.training_data import BuildOptions, build_dataset
 
     if judge and not local:
         raise ConfigError("--judge applies with --local; for queued runs use "
                           "`rader-queue dataset querygen RUN --judge`")
+    from contextlib import ExitStack
+
+    from rader_queue.cli.common import use_database
+    from rader_queue.queue.status import find_run
+    from rader_queue.store import session_scope
+
+    use_database(database_url, check=True)
+    with session_scope() as session:
+        find_run(session, run)            # an unknown run fails before the model starts
+    with ExitStack() as stack:
+        if local:   # query generation calls the model: the embedded one unless one is configured
+            from rader_queue.cli.endpoint_check import embedded_generator_if_unset
+            from rader_queue.cli.quiet import quiet_third_party
+
+            quiet_third_party()
+            embedded_generator_if_unset(stack)
+        report = _build(run, name, types, out, all_rewards, seed, hf, local, judge,
+                        min_negatives, max_overlap, no_overlap_filter, preset)
+    print_counts(report)
+    if not report.counts.get("all", 0):
+        _say_why_empty(run, all_rewards)
+
+
+def _say_why_empty(run_name: str, all_rewards: bool) -> None:
+    from rich.text import Text
+    from sqlalchemy import distinct, func, select
+
+    from rader_queue.store import session_scope
+    from rader_queue.store.models import Problem, Run, Solution
+    from rader_queue.through import empty_reason
+
+    with session_scope() as session:
+        run_id = session.scalar(select(Run.id).where(Run.name == run_name))
+        problems = session.scalar(select(func.count()).select_from(Problem).where(Problem.run_id == run_id))
+        solved = session.scalar(select(func.count(distinct(Solution.problem_id))).where(
+            Solution.problem_id.in_(select(Problem.id).where(Problem.run_id == run_id)),
+            Solution.reward >= 1.0))
+    console.print(Text(empty_reason(problems, solved, all_rewards), style="yellow"))
+
+
+def _build(run, name, types, out, all_rewards, seed, hf, local, judge, min_negatives,
+           max_overlap, no_overlap_filter, preset):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
     from rader_queue.presets import get_preset
+    from rader_queue.querygen import QuerygenOptions
+    from rader_queue.training_data import BuildOptions, build_dataset
 
     min_reward = None if all_rewards else 1.0
     values = get_preset(preset).dataset if preset else None
@@ -103,8 +146,7 @@ def build(
                 bars[phase] = progress.add_task(phase, total=max(total, 1))
             progress.update(bars[phase], completed=done if total else 1, total=max(total, 1))
 
-        report = build_dataset(run, name, options, out_dir=out, hf=hf, querygen=qg, progress=tick)
-    print_counts(report)
+        return build_dataset(run, name, options, out_dir=out, hf=hf, querygen=qg, progress=tick)
 
 
 def print_counts(report) -> None:

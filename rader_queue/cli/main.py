@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from rader_queue.cli import tree_commands
-from rader_queue.cli.common import console, err_console, friendly_errors
+from rader_queue.cli.common import console, err_console, friendly_errors, use_database
 from rader_queue.cli.display import cell, safe_text
 from rader_queue.errors import ConfigError
 
@@ -24,9 +24,18 @@ db_app = typer.Typer(no_args_is_help=True, help="Schema migrations of the SQL st
 app.add_typer(db_app, name="db")
 
 
+@app.callback()
+def _global_options(
+    database_url: Annotated[Optional[str], typer.Option("--database-url", help="SQL store for any command (before the command's name; default: RADER_DATABASE_URL, else the SQLite file rader_queue.db).")] = None,
+) -> None:
+    """Options before the command name apply to every command."""
+    use_database(database_url)
+
+
 # ----------------------------------------------------------------------------- enqueue
 
 Rollouts = Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")]
+DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", help="SQL store (default: RADER_DATABASE_URL, else the SQLite file rader_queue.db).")]
 
 
 @app.command()
@@ -45,7 +54,7 @@ def enqueue(
     crs_samples: Annotated[int, typer.Option(min=1, help="Complete-remaining-steps samples (best kept).")] = 4,
     top_k: Annotated[int, typer.Option(min=1, help="Theorems retrieved per query-generation node.")] = 5,
     retriever: Annotated[str, typer.Option(help="dense, bm25 or hybrid.")] = "dense",
-    corpus: Annotated[str, typer.Option(help="Theorem corpus: theoremqa, champ, or a JSONL path.")] = "theoremqa",
+    corpus: Annotated[Optional[str], typer.Option(help="Theorem corpus: theoremqa, champ, or a JSONL path (default: champ for CHAMP, else theoremqa).")] = None,
     hybrid_alpha: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Dense weight of hybrid retrieval (with --retriever hybrid; default 0.5).")] = None,
     subquestions: Annotated[bool, typer.Option("--subquestions/--no-subquestions", help="rStar A3 sub-questions.")] = False,
     reanswer: Annotated[bool, typer.Option("--reanswer/--no-reanswer", help="rStar A4 re-answer.")] = False,
@@ -56,10 +65,13 @@ def enqueue(
     format_reward: Annotated[bool, typer.Option(help="0.2 reward for a boxed but wrong answer.")] = False,
     seed: Annotated[int, typer.Option(help="Search and sampling seed.")] = 42,
     preset: Annotated[Optional[str], typer.Option("--preset", help="rader-paper or laptop: the preset's search values for every option not given here (`rader-queue preset show NAME`); recorded with the run.")] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Enqueue one MCTS task per problem. Idempotent: enqueueing again adds nothing."""
-    from rader_queue.pipeline import build_run_config, enqueue_dataset
+    from rader_queue.pipeline import build_run_config, default_corpus, enqueue_dataset
     from rader_queue.presets import enqueue_values
+
+    use_database(database_url)
 
     given = dict(rollouts=rollouts, max_depth=max_depth, ost_samples=ost_samples,
                  crs_samples=crs_samples, top_k=top_k, retriever=retriever, corpus=corpus,
@@ -70,7 +82,7 @@ def enqueue(
         err_console.print(f"[yellow]preset {preset}:[/] {note}")
     config = build_run_config(
         rollouts=v["rollouts"], max_depth=v["max_depth"], ost_samples=v["ost_samples"],
-        crs_samples=v["crs_samples"], top_k=v["top_k"], retriever=v["retriever"], corpus=v["corpus"],
+        crs_samples=v["crs_samples"], top_k=v["top_k"], retriever=v["retriever"], corpus=v["corpus"] or default_corpus(dataset),
         hybrid_alpha=hybrid_alpha, enable_subquestion=subquestions, enable_reanswer=reanswer,
         enable_rephrase=rephrase, llm_candidate_theorems=v["candidate_theorems"],
         self_reflection=v["self_reflection"], llm_judge_fallback=v["llm_judge_fallback"],
@@ -121,9 +133,11 @@ def worker(
     if pool not in ("threads", "prefork", "solo"):
         raise ConfigError(f"--pool must be threads, prefork or solo, not {pool!r}")
     concurrency = concurrency or (1 if gpu_only else get_settings().problems_in_flight)
+    from rader_queue.cli.endpoint_check import require_generator
     from rader_queue.queue.preflight import worker_preflight
 
     worker_preflight(concurrency)       # schema revision, broker eviction policy, pool size
+    require_generator(names)
     argv = ["worker", "-Q", ",".join(names), "-P", pool, "-c", str(concurrency), "-E",
             "-l", loglevel, "--without-gossip", "--without-mingle"]
     if hostname:
@@ -185,16 +199,18 @@ def status(
     run: Annotated[Optional[str], typer.Argument(help="Run name (default: all runs).")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until every job has finished.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 2.0,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Per stage × state counts, progress, failures with reasons, and token totals."""
     from rader_queue.cli.status_view import show_status
 
+    use_database(database_url, check=True)
     show_status(run, watch=watch, interval=interval)
 
 
 @app.command()
 @friendly_errors
-def runs() -> None:
+def runs(database_url: DatabaseUrl = None) -> None:
     """List runs with their dataset and problem/job counts."""
     from rich.table import Table
     from sqlalchemy import func, select
@@ -202,6 +218,7 @@ def runs() -> None:
     from rader_queue.store import session_scope
     from rader_queue.store.models import Job, JobState, Problem, Run
 
+    use_database(database_url, check=True)
     table = Table("run", "dataset", "split", "problems", "done", "failed", "created")
     with session_scope() as s:
         for run in s.scalars(select(Run).order_by(Run.id)):
@@ -219,12 +236,24 @@ def retry(
     run: Annotated[str, typer.Argument(help="Run name.")],
     failed: Annotated[bool, typer.Option("--failed", help="Re-enqueue failed jobs.")] = False,
     cancelled: Annotated[bool, typer.Option("--cancelled", help="Re-enqueue cancelled jobs.")] = False,
+    database_url: DatabaseUrl = None,
+    embedded: Annotated[Optional[bool], typer.Option("--embedded/--broker", help="Run the jobs here with the in-process worker and embedded model (default for a SQLite store, as `rader-queue run` uses), or publish them to the broker for workers.")] = None,
 ) -> None:
     """Re-enqueue a run's failed (--failed) and cancelled (--cancelled) jobs, publish any that
     never reached the broker, and publish again orphaned ones (queued without a message, or
     running with an expired lease)."""
     from rader_queue.queue.run_ops import retry_run
 
+    use_database(database_url, check=True)
+    from rader_queue.settings import get_settings
+
+    if embedded if embedded is not None else get_settings().db_url.startswith("sqlite"):
+        from rader_queue.cli.retry_embedded import retry_here
+
+        code = retry_here(run, failed=failed, cancelled=cancelled)
+        if code:
+            raise typer.Exit(code)
+        return
     counts = retry_run(run, failed=failed, cancelled=cancelled)
     kinds = "/".join(k for k, on in (("failed", failed), ("cancelled", cancelled)) if on) or "failed"
     console.print(f"re-enqueued {counts['reset']} {kinds} job(s); published "
@@ -251,22 +280,26 @@ def judge(
 
 @db_app.command("upgrade")
 @friendly_errors
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head",
+               database_url: DatabaseUrl = None) -> None:
     """Apply migrations (creates the schema on a new database)."""
     from rader_queue.secrets import redact_url
     from rader_queue.settings import get_settings
     from rader_queue.store import upgrade
 
+    use_database(database_url)
     upgrade(revision=revision)
     console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
 
 
 @db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 @friendly_errors
-def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
-    """Revert migrations: ``-1`` one step, a revision id, or ``base`` (drops every table)."""
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1",
+                 database_url: DatabaseUrl = None) -> None:
+    """Revert migrations: -1 one step, a revision id, or base (drops every table)."""
     from rader_queue.store.db import downgrade
 
+    use_database(database_url)
     downgrade(revision=revision)
     console.print(f"downgraded to {revision}")
 
@@ -278,22 +311,36 @@ def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
 def run_embedded(
     dataset: Annotated[str, typer.Argument(help="MATH, MATH500, GSM8K, CHAMP, or a path.")],
     limit: Annotated[int, typer.Option(min=1, help="Number of problems.")] = 3,
-    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
-    run: Annotated[Optional[str], typer.Option("--run", help="Run name.")] = None,
+    split: Annotated[str, typer.Option(help="Dataset split (MATH, GSM8K).")] = "train",
+    run: Annotated[Optional[str], typer.Option("--run", help="Run name (default: DATASET-SPLIT).")] = None,
     rollouts: Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")] = 2,
-    max_depth: Annotated[int, typer.Option(min=1)] = 4,
-    database_url: Annotated[Optional[str], typer.Option(help="SQL store (default: RADER_DATABASE_URL, a SQLite file).")] = None,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600.0,
+    max_depth: Annotated[int, typer.Option(min=1, help="Maximum tree depth (steps from the question to an answer).")] = 4,
+    corpus: Annotated[Optional[str], typer.Option(help="Theorem corpus: theoremqa, champ, or a JSONL path (default: champ for CHAMP, else theoremqa).")] = None,
+    through: Annotated[str, typer.Option(help="Carry the run on: mcts (stop after the search), dataset (query generation and dataset assembly), train (a short CPU training of the retriever), eval (its CHAMP evaluation against the base model).")] = "mcts",
+    all_rewards: Annotated[bool, typer.Option("--all-rewards", help="With --through: keep every trajectory with a retrieval node, not only solved ones.")] = False,
+    database_url: DatabaseUrl = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds (exit code 1).")] = 3600.0,
     max_tokens: Annotated[Optional[int], typer.Option(min=16, help="Cap every MCTS generation at N tokens (the small CPU model otherwise writes up to 1024 per reply; a larger N keeps the defaults).")] = 160,
+    n_threads: Annotated[Optional[int], typer.Option("--n-threads", min=1, help="Threads of the embedded model server (default: cores - 1, at least 1).")] = None,
     engine: Annotated[str, typer.Option(help="Embedded model server: llamacpp, or vllm (scripts/setup_vllm.sh; continuous batching pays off on hosts with many cores).")] = "llamacpp",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show third-party warnings and loading bars.")] = False,
 ) -> None:
     """The embedded one-command mode: SQLite, an in-process broker and worker, the embedded CPU
-    model server and the in-process embedder. No Redis, PostgreSQL or GPU needed."""
+    model server and the in-process embedder. No Redis, PostgreSQL or GPU needed.
+
+    Re-running the same command resumes the run's unfinished jobs. Exit codes: 0 every job done;
+    1 a job failed or timed out; 2 bad input; 3 bad configuration; 4 store error; 130
+    interrupted (Ctrl-C)."""
+    from rader_queue.cli.quiet import quiet_third_party
     from rader_queue.embedded import run_embedded as run_it
 
-    run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
-           max_depth=max_depth, database_url=database_url, timeout=timeout, max_tokens=max_tokens,
-           engine=engine)
+    quiet_third_party(verbose)
+    code = run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
+                  max_depth=max_depth, database_url=database_url, timeout=timeout,
+                  max_tokens=max_tokens, corpus=corpus, through=through, n_threads=n_threads,
+                  all_rewards=all_rewards, engine=engine)
+    if code:
+        raise typer.Exit(code)
 
 
 # ----------------------------------------------------------------------------- stage commands
@@ -321,8 +368,18 @@ def _register_stage_commands() -> None:
 _register_stage_commands()
 
 
+def _tidy_help() -> None:
+    from rader_queue.cli.helptext import tidy
+
+    tidy(app)
+
+
+_tidy_help()
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _tidy_help()     # again: commands registered after import
     app()
 
 

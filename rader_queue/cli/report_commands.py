@@ -34,6 +34,11 @@ def report(
     from rader_queue.store.db import require_schema
 
     require_schema(database_url)
+    from rader_queue.queue.status import find_run
+    from rader_queue.store import session_scope
+
+    with session_scope(database_url) as session:
+        find_run(session, run)          # an unknown run: one line, and no folder created
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("problem pages", total=None)

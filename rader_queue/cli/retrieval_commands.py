@@ -27,7 +27,7 @@ def embed(
     RADER_CACHE_DIR, keyed by the embedder's settings and the corpus content.
 
     Shards already stored are skipped, so the command is safe to repeat. With --enqueue, embed
-    workers (``rader-queue worker --queue embed``) do the work; they must see the same corpus
+    workers (``rader-queue worker -Q embed``) do the work; they must see the same corpus
     path, cache directory and embedder settings."""
     from rader_queue.retrieval.corpus import load_corpus
 

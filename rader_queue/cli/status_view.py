@@ -22,7 +22,37 @@ from rader_queue.store import session_scope
 from rader_queue.store.models import JobState
 
 
-def render(status: RunStatus) -> Group:
+def rate_text(rate: float) -> str:
+    """Jobs per second, minute or hour, whichever reads without a row of zeros."""
+    if rate >= 1:
+        return f"{rate:.1f}/s"
+    if rate * 60 >= 1:
+        return f"{rate * 60:.1f}/min"
+    return f"{rate * 3600:.1f}/h"
+
+
+class SmoothEta:
+    """An ETA that moves smoothly between refreshes: each new estimate is blended with the
+    previous one counted down by the time that passed, so one early or late job does not make it
+    jump by hours."""
+
+    def __init__(self, weight: float = 0.2) -> None:
+        self.weight = weight
+        self.last: dict[str, tuple[float, float]] = {}   # stage -> (monotonic time, eta)
+
+    def __call__(self, stage: StageProgress, raw: float | None, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        if raw is None or raw == 0:
+            self.last.pop(stage.stage, None)
+            return raw
+        if stage.stage in self.last:
+            then, eta = self.last[stage.stage]
+            raw = self.weight * raw + (1 - self.weight) * max(eta - (now - then), 0.0)
+        self.last[stage.stage] = (now, raw)
+        return raw
+
+
+def render(status: RunStatus, eta: SmoothEta | None = None) -> Group:
     title = f"run {status.run.name}" if status.run else "all runs"
     table = Table(title=Text(clean(f"{title}: {status.problems} problems", one_line=True)),
                   title_justify="left")
@@ -30,15 +60,15 @@ def render(status: RunStatus) -> Group:
     for state in JobState.ALL:
         table.add_column(state, justify="right")
     table.add_column("total", justify="right")
-    table.add_column("rate/s", justify="right")
+    table.add_column("rate", justify="right")
     progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[detail]}"), console=console)
     for stage in status.stages:
         rate = stage_rate(stage)
         table.add_row(cell(stage.stage), *[str(stage.counts.get(s, 0)) for s in JobState.ALL],
-                      str(stage.total), f"{rate:.2f}" if rate else "-")
+                      str(stage.total), rate_text(rate) if rate else "-")
         progress.add_task(escaped(stage.stage, one_line=True), total=stage.total,
-                          completed=stage.finished, detail=progress_detail(stage))
+                          completed=stage.finished, detail=progress_detail(stage, eta))
     parts: list = [table, progress]
     tokens = status.tokens
     parts.append(f"LLM: {tokens['calls']} calls ({tokens['cache_hits']} cache hits), "
@@ -76,8 +106,8 @@ def _duration(seconds: float | None) -> str:
     return str(dt.timedelta(seconds=int(round(seconds))))
 
 
-def progress_detail(stage: StageProgress) -> str:
-    """``done 3 · failed 1 · running 2 · 0.41/s · ETA 0:00:12`` for one stage."""
+def progress_detail(stage: StageProgress, smooth: SmoothEta | None = None) -> str:
+    """``done 3 · failed 1 · running 2 · 0.4/s · ETA 0:00:12`` for one stage."""
     c = stage.counts
     parts = [f"done {c.get(JobState.DONE, 0)}"]
     if c.get(JobState.FAILED, 0):
@@ -85,14 +115,18 @@ def progress_detail(stage: StageProgress) -> str:
     if c.get(JobState.RUNNING, 0):
         parts.append(f"running {c[JobState.RUNNING]}")
     rate = stage_rate(stage)
-    parts.append(f"{rate:.2f}/s" if rate else "-/s")
-    parts.append("finished" if stage.finished == stage.total else f"ETA {_duration(eta_s(stage))}")
+    parts.append(rate_text(rate) if rate else "-/s")
+    if stage.finished == stage.total:
+        parts.append("finished")
+    else:
+        raw = eta_s(stage)
+        parts.append(f"ETA {_duration(smooth(stage, raw) if smooth else raw)}")
     return " · ".join(parts)
 
 
-def progress_line(stage: StageProgress) -> str:
+def progress_line(stage: StageProgress, smooth: SmoothEta | None = None) -> str:
     """One plain line per stage for non-terminal output (logs, pipes)."""
-    detail = progress_detail(stage).replace("[red]", "").replace("[/]", "")
+    detail = progress_detail(stage, smooth).replace("[red]", "").replace("[/]", "")
     return f"{clean(stage.stage, one_line=True):>9} {stage.finished}/{stage.total} {detail}"
 
 
@@ -112,6 +146,7 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
 
         console.print(delivery_summary(), markup=False, highlight=False, soft_wrap=True)
         return
+    smooth = SmoothEta()
     if not console.is_terminal:
         # A pipe or a log: a Live view would only print at the end. Print changes as lines.
         last: dict[str, tuple] = {}
@@ -121,7 +156,7 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
                 if last.get(stage.stage) != key:
                     last[stage.stage] = key
                     stamp = dt.datetime.now().strftime("%H:%M:%S")
-                    console.print(f"[{stamp}] {progress_line(stage)}", markup=False,
+                    console.print(f"[{stamp}] {progress_line(stage, smooth)}", markup=False,
                                   highlight=False, soft_wrap=True)
             if finished(status):
                 break
@@ -130,11 +165,11 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
         console.print(render(status))
         _print_workers()
         return
-    with Live(render(status), console=console, refresh_per_second=4) as live:
+    with Live(render(status, smooth), console=console, refresh_per_second=4) as live:
         while not finished(status):
             time.sleep(interval)
             status = snapshot()
-            live.update(render(status))
+            live.update(render(status, smooth))
 
 
 def _print_workers() -> None:

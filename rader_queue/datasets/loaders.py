@@ -4,7 +4,10 @@ a caller can read everything first and write nothing when anything is wrong.
 
 Known names (case-insensitive): ``MATH``, ``MATH500``, ``GSM8K``, ``CHAMP``; or a path to a
 ``.jsonl``/``.json`` file (with a field mapping) or to a MATH-style folder of one JSON per problem.
-Local files are read from ``RADER_DATA_DIR``; MATH also loads from the hub when it is not there.
+Local files are read from ``RADER_DATA_DIR`` when they are there; otherwise MATH, MATH500 and
+GSM8K load from the Hugging Face hub. Offline without the local files, loading fails at once,
+naming the setting and the expected files (no retries against an unreachable hub). CHAMP ships
+in the ``champ-dataset`` package, problems and concepts both: it needs neither.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ MAX_PROBLEM_CHARS = 50_000   # ~12k tokens: the text goes into every prompt of t
 MAX_ID_CHARS = 300           # problems.source_id is VARCHAR(300)
 KNOWN_DATASETS = ("MATH", "MATH500", "GSM8K", "CHAMP")
 MATH_HUB_NAME = "EleutherAI/hendrycks_math"
+MATH500_HUB_NAME = "HuggingFaceH4/MATH-500"
+GSM8K_HUB_NAME = "openai/gsm8k"
+MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
+                 "number_theory", "prealgebra", "precalculus")
 
 
 class InvalidRecord(InputError):
@@ -126,24 +133,62 @@ def load_math_folder(folder: Path) -> Iterator[Problem | InvalidRecord]:
         yield _attempt(_math_problem, obj, str(path), None, rel)
 
 
-def _load_math_hub(split: str) -> Iterator[Problem | InvalidRecord]:  # pragma: no cover - needs the hub
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connect (HF_HUB_OFFLINE=1 says no at once)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     try:
+        with socket.create_connection((url.hostname or "huggingface.co",
+                                       url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_rows(dataset: str, expected: str, hub_name: str, split: str, config: str | None = None):
+    """The hub's rows, or an InputError naming RADER_DATA_DIR and the files it should hold."""
+    where = f"RADER_DATA_DIR={get_settings().data_dir}"
+    if not hub_reachable():
+        raise InputError(f"{dataset} is not under {where} (expected {expected}) and the Hugging "
+                         f"Face hub is unreachable (offline): set RADER_DATA_DIR to a folder "
+                         f"with {expected}, or go online; CHAMP needs neither", source=dataset)
+    try:  # pragma: no cover - needs the hub
         from datasets import load_dataset
 
-        rows = load_dataset(MATH_HUB_NAME, split=split)
-    except Exception as exc:
-        raise InputError(f"MATH/{split} is not under RADER_DATA_DIR and the hub dataset "
-                         f"{MATH_HUB_NAME!r} could not be loaded: {exc}", source="MATH") from exc
-    for i, obj in enumerate(rows):
-        yield _attempt(_math_problem, obj, MATH_HUB_NAME, i + 1, f"{split}/{i}")
+        return load_dataset(hub_name, config, split=split)
+    except Exception as exc:  # pragma: no cover - needs the hub
+        raise InputError(f"{dataset} is not under {where} (expected {expected}) and the hub "
+                         f"dataset {hub_name!r} could not be loaded: {exc}", source=dataset) from exc
+
+
+def _load_math_hub(split: str) -> Iterator[Problem | InvalidRecord]:
+    expected = f"MATH/{split}.jsonl or MATH/{split}/<subject>/<n>.json"
+    for subject in MATH_SUBJECTS:   # the hub dataset has one config per subject
+        rows = _hub_rows("MATH", expected, MATH_HUB_NAME, split, config=subject)
+        for i, obj in enumerate(rows):  # pragma: no cover - needs the hub
+            yield _attempt(_math_problem, obj, MATH_HUB_NAME, i + 1, f"{split}/{subject}/{i}")
 
 
 def load_math500(data_dir: Path) -> Iterator[Problem | InvalidRecord]:
     path = data_dir / "MATH500" / "test_all.json"
+    if not path.exists():
+        rows = _hub_rows("MATH500", "MATH500/test_all.json", MATH500_HUB_NAME, "test")
+        for i, obj in enumerate(rows):  # pragma: no cover - needs the hub
+            yield _attempt(_check, Problem(str(obj.get("unique_id", i)), str(obj.get("problem", "")),
+                                           str(obj.get("answer") or ""),
+                                           {"level": obj.get("level"), "subject": obj.get("subject")}),
+                           MATH500_HUB_NAME, i + 1)
+        return
     try:
         items = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError("MATH500 file not found (set RADER_DATA_DIR)", source=str(path)) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable: {exc}", source=str(path)) from exc
     for i, obj in enumerate(items):
         answer = (obj.get("extra_info") or {}).get("answer") or extract_last_boxed(obj.get("solution", ""))
         yield _attempt(_check, Problem(str(obj.get("id", i)), str(obj.get("problem", "")), str(answer or ""),
@@ -154,8 +199,11 @@ def load_math500(data_dir: Path) -> Iterator[Problem | InvalidRecord]:
 def load_gsm8k(split: str, data_dir: Path) -> Iterator[Problem | InvalidRecord]:
     path = data_dir / "GSM8K" / f"{split}.jsonl"
     if not path.exists():
-        raise InputError("GSM8K file not found (set RADER_DATA_DIR)", source=str(path))
-    for lineno, obj in read_jsonl(path):
+        rows = _hub_rows("GSM8K", f"GSM8K/{split}.jsonl", GSM8K_HUB_NAME, split, config="main")
+        source = ((i + 1, dict(obj)) for i, obj in enumerate(rows))  # pragma: no cover - hub
+    else:
+        source = read_jsonl(path)
+    for lineno, obj in source:
         answer = gsm8k_answer(str(_require(obj, "answer", str(path), lineno)))
         if answer is None:
             yield InvalidRecord("answer has no '####' gold answer", source=str(path), line=lineno,

@@ -1,0 +1,44 @@
+"""Store and broker set-up errors as one line with the fix, from every command: a missing
+PostgreSQL database names the ``createdb`` command, an unmigrated one ``rader-queue db upgrade``,
+an unreachable store or broker its (password-redacted) URL."""
+
+from __future__ import annotations
+
+import re
+
+from rader_queue.errors import BrokerError, RaderError, StoreError
+
+
+def explain(exc: BaseException) -> RaderError | None:
+    """The rader-queue error for a third-party set-up error, or None when it is not one."""
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, ArgumentError
+
+    from rader_queue.secrets import redact_url
+    from rader_queue.settings import get_settings
+
+    if isinstance(exc, (NoSuchModuleError, ArgumentError)):
+        return StoreError(f"RADER_DATABASE_URL is not a usable database URL: {exc}")
+    if isinstance(exc, DBAPIError):
+        url = redact_url(get_settings().db_url)
+        text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0] if str(exc) else ""
+        missing_db = re.search(r'database "([^"]+)" does not exist', text)
+        if missing_db:
+            return StoreError(f"the PostgreSQL database {missing_db.group(1)!r} does not exist "
+                              f"({url}): create it with `createdb {missing_db.group(1)}` "
+                              "(or `createdb -h HOST -U USER NAME`), then `rader-queue db upgrade`")
+        if re.search(r'relation "[^"]+" does not exist|no such table', text):
+            return StoreError(f"the SQL store at {url} has no schema yet (or an old one): run "
+                              "`rader-queue db upgrade`")
+        if re.search(r"connection|could not connect|unable to open", text, re.I):
+            return StoreError(f"SQL store unreachable at {url} (RADER_DATABASE_URL or "
+                              f"--database-url): {text}")
+        return StoreError(f"SQL store error at {url}: {text}")
+    try:
+        from kombu.exceptions import OperationalError as KombuError
+        from redis.exceptions import ConnectionError as RedisConnectionError
+    except ImportError:  # pragma: no cover - both are dependencies
+        return None
+    if isinstance(exc, (KombuError, RedisConnectionError)):
+        return BrokerError(f"broker unreachable at {redact_url(get_settings().broker)}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    return None
