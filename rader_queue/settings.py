@@ -108,6 +108,10 @@ class Settings(BaseSettings):
 
     # --- vLLM engine (issue 16: rader_queue.llm.embedded_vllm, scripts/setup_vllm.sh) --------
     vllm_python: Path | None = None      # interpreter of the vLLM virtualenv (default .venv-vllm)
+    # the embedded mode's model server (`rader-queue run --engine`): auto takes vLLM's CPU build
+    # when its virtualenv exists (the main job ran ~2x faster on 2 cores: bench_generator), else
+    # llama.cpp, which the one-command setup installs
+    embedded_engine: Literal["auto", "llamacpp", "vllm"] = "auto"
     # remote embedder: ask the server to cut inputs at embedder_max_length tokens (vLLM's
     # truncate_prompt_tokens; it rejects longer inputs otherwise). Off for servers that refuse
     # unknown request fields (OpenAI).

@@ -19,7 +19,10 @@ def newcomer_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "HF_ENDPOINT": "http://127.0.0.1:9", "PYTHONUNBUFFERED": "1",
             # a broker URL that is closed: the embedded mode must not need it
             "RADER_BROKER_URL": "redis://127.0.0.1:9/0",
-            "RADER_CACHE_DIR": str(tmp_path / "cache")}
+            "RADER_CACHE_DIR": str(tmp_path / "cache"),
+            # a fresh machine has what scripts/setup.sh installs, not the optional vLLM
+            # virtualenv: `--engine auto` then serves the main job with llama.cpp
+            "RADER_VLLM_PYTHON": str(tmp_path / "no-vllm-venv" / "python")}
     env |= extra
     return env
 
