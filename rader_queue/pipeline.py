@@ -112,8 +112,6 @@ def load_checked(dataset: str, *, split: str, limit: int | None, fields: Sequenc
                  skip_invalid: bool | None = None,
                  echo: Callable[[str], Any] = print) -> Loaded:
     """Read and validate the problems (nothing written); skipped records are reported."""
-    from rich.markup import escape
-
     builtin = dataset.upper() in KNOWN_DATASETS
     if skip_invalid is None:
         skip_invalid = builtin

@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 
 from rader_queue.errors import ConfigError, ModelError
+from rader_queue.llm.server_process import ServerProcess
 from rader_queue.ports import free_port
 from rader_queue.settings import Settings, get_settings
 
@@ -65,41 +66,12 @@ def default_gguf(settings: Settings | None = None) -> Path:
 
 
 @dataclass
-class EmbeddedServer:
-    """A running server process; ``base_url`` ends in ``/v1``."""
+class EmbeddedServer(ServerProcess):
+    """The running llama.cpp server; ``base_url`` ends in ``/v1``."""
 
-    process: subprocess.Popen
-    port: int
-    gguf: Path
-    log_path: Path
+    gguf: Path = field(kw_only=True)
     model: str = MODEL_ALIAS
     threads: int = 1
-    _log: object = field(default=None, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def log_tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout_s)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 def available_cores() -> int:
@@ -137,7 +109,7 @@ def start_server(*, gguf: Path | None = None, port: int | None = None, n_ctx: in
                                            delete=False)
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL)
-    server = EmbeddedServer(process, port, gguf, Path(log_file.name), threads=threads,
+    server = EmbeddedServer(process, port, Path(log_file.name), gguf=gguf, threads=threads,
                             _log=log_file)
     try:
         _wait_ready(server, ready_timeout_s)

@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from rader_queue.errors import ConfigError, ModelError
+from rader_queue.llm.server_process import ServerProcess
 from rader_queue.ports import free_port
 from rader_queue.settings import Settings, get_settings
 
@@ -75,52 +76,20 @@ def default_embedder_model() -> Path:
 
 
 @dataclass
-class VllmServer:
-    """A running vLLM server; ``base_url`` ends in ``/v1``."""
+class VllmServer(ServerProcess):
+    """A running vLLM server (its own process group: server and engine core);
+    ``base_url`` ends in ``/v1``."""
 
-    process: subprocess.Popen
-    port: int
-    model: str                 # the served model name
-    path: Path
-    log_path: Path
-    dialect: str = DIALECT
-    _log: object = field(default=None, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    model: str = field(kw_only=True)          # the served model name
+    path: Path = field(kw_only=True)
+    dialect: str = field(default=DIALECT, kw_only=True)
+    own_group: bool = field(default=True, kw_only=True)
 
     def version(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.port}/version", timeout=5.0).json()["version"]
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM to the server's process group (server and engine core), SIGKILL after
-        ``timeout_s``."""
-        if self.process.poll() is None:
-            _signal_group(self.process, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.process, signal.SIGKILL)
-                self.process.wait(timeout=timeout_s)
-        _signal_group(self.process, signal.SIGKILL)      # stragglers of the group, if any
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+        super().stop(timeout_s)
 
 
 def server_command(python: Path, model: Path, *, name: str, port: int, embed: bool,
@@ -165,7 +134,7 @@ def start_vllm(model: Path | str | None = None, *, embed: bool = False, name: st
                                            delete=False)
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    server = VllmServer(process, port, name, model, Path(log_file.name), _log=log_file)
+    server = VllmServer(process, port, Path(log_file.name), model=name, path=model, _log=log_file)
     try:
         _wait_ready(server, ready_timeout_s)
     except BaseException:

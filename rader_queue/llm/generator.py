@@ -40,7 +40,7 @@ from rader_queue.llm.reply import (ReplyTooLarge, body_byte_cap, body_cap, cache
                                    capped_http_client, merge_finish, parse_reply)
 from rader_queue.llm.structured import FormatGuard, ReplyFormat
 from rader_queue.llm.ledger import CallRecord
-from rader_queue.llm.retry import BadReply, RetryPolicy, Stopwatch, call_with_retries
+from rader_queue.llm.retry import RetryPolicy, Stopwatch, call_with_retries
 from rader_queue.ops.metrics import observe_llm_call, track_generator
 from rader_queue.settings import Settings, get_settings
 

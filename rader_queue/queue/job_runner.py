@@ -34,7 +34,7 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rader_queue.errors import ConfigError, InputError, StoreError, TaskFailed
+from rader_queue.errors import ConfigError, InputError, TaskFailed
 from rader_queue.queue import failures, jobs, lease
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
