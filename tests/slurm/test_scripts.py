@@ -60,7 +60,7 @@ def test_up_scripts_request_what_was_asked(tmp_path):
         assert "#SBATCH --signal=B:USR1@120" in script
         assert "#SBATCH --requeue" in script
         assert "--tensor-parallel-size 2" in script
-        assert "--task embed" in script
+        assert "--runner pooling --convert embed" in script and "--task" not in script
         assert "seq 1 3" in script and "-c 40" in script
     cpu = _cli("up", "math-a", "--cpu-only", "--server", "simulated", "--dry-run",
                tmp_path=tmp_path)
