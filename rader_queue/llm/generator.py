@@ -267,8 +267,11 @@ class Generator:
                     raise ReplyTooLarge(str(exc.__cause__)) from None
                 raise
             finally:
-                body_cap.reset(token)
-                core.in_flight -= 1
+                core.in_flight -= 1        # first: nothing below may skip it (the gauge)
+                try:
+                    body_cap.reset(token)
+                except ValueError:         # finalized outside its task's context (closed by GC)
+                    body_cap.set(None)
             return parse_reply(reply, max_tokens, allow_empty=allow_empty)
 
         parsed, attempts = await call_with_retries(
