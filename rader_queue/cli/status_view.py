@@ -71,8 +71,9 @@ def render(status: RunStatus, eta: SmoothEta | None = None) -> Group:
                           completed=stage.finished, detail=progress_detail(stage, eta))
     parts: list = [table, progress]
     tokens = status.tokens
-    parts.append(f"LLM: {tokens['calls']} calls ({tokens['cache_hits']} cache hits), "
-                 f"{tokens['prompt']:,} prompt + {tokens['completion']:,} completion tokens")
+    parts.append(f"LLM (finished jobs): {tokens['calls']} calls "
+                 f"({tokens['cache_hits']} cache hits), {tokens['prompt']:,} prompt + "
+                 f"{tokens['completion']:,} completion tokens")
     if status.failures:
         failures = Table("stage", "failures", "reason", title="failures", title_justify="left")
         for stage, reason, count in status.failures:

@@ -82,7 +82,7 @@ def test_heartbeat_and_status_show_calls_while_the_job_runs(ops_env, redis_clien
             assert status.returncode == 0, status.stderr
             assert job_states(run).get("running") == 1, job_states(run)
             # the ledger has nothing yet; the live line has the running job's calls
-            assert re.search(r"LLM: 0 calls", status.stdout), status.stdout
+            assert re.search(r"LLM \(finished jobs\): 0 calls", status.stdout), status.stdout
             live = re.search(r"live \(1 worker\): ([\d,]+) LLM calls, ([\d,]+) tokens",
                              status.stdout)
             assert live and int(live[1].replace(",", "")) > 0, status.stdout
