@@ -71,8 +71,9 @@ def render(status: RunStatus, eta: SmoothEta | None = None) -> Group:
                           completed=stage.finished, detail=progress_detail(stage, eta))
     parts: list = [table, progress]
     tokens = status.tokens
-    parts.append(f"LLM: {tokens['calls']} calls ({tokens['cache_hits']} cache hits), "
-                 f"{tokens['prompt']:,} prompt + {tokens['completion']:,} completion tokens")
+    parts.append(f"LLM (finished jobs): {tokens['calls']} calls "
+                 f"({tokens['cache_hits']} cache hits), {tokens['prompt']:,} prompt + "
+                 f"{tokens['completion']:,} completion tokens")
     if status.failures:
         failures = Table("stage", "failures", "reason", title="failures", title_justify="left")
         for stage, reason, count in status.failures:
@@ -158,6 +159,11 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
                     stamp = dt.datetime.now().strftime("%H:%M:%S")
                     console.print(f"[{stamp}] {progress_line(stage, smooth)}", markup=False,
                                   highlight=False, soft_wrap=True)
+            live = _live_line()
+            if live and live != last.get("\0live"):
+                last["\0live"] = live
+                stamp = dt.datetime.now().strftime("%H:%M:%S")
+                console.print(f"[{stamp}] {live}", markup=False, highlight=False, soft_wrap=True)
             if finished(status):
                 break
             time.sleep(interval)
@@ -165,11 +171,15 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
         console.print(render(status))
         _print_workers()
         return
-    with Live(render(status, smooth), console=console, refresh_per_second=4) as live:
+    def view(status: RunStatus) -> Group:
+        line = _live_line()
+        return Group(render(status, smooth), Text(line)) if line else render(status, smooth)
+
+    with Live(view(status), console=console, refresh_per_second=4) as live:
         while not finished(status):
             time.sleep(interval)
             status = snapshot()
-            live.update(render(status, smooth))
+            live.update(view(status))
 
 
 def _print_workers() -> None:
@@ -179,3 +189,14 @@ def _print_workers() -> None:
     line = workers_line()
     if line:
         console.print(line, markup=False, highlight=False)
+    live = _live_line()
+    if live:
+        console.print(live, markup=False, highlight=False)
+
+
+def _live_line() -> str | None:
+    """LLM counters of the running jobs, from the workers' heartbeats (issue 17): the ledger
+    above counts finished jobs only."""
+    from rader_queue.ops.live_llm import live_line
+
+    return live_line()

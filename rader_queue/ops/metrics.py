@@ -154,6 +154,11 @@ def observe_llm_call(record: Any) -> None:
                     completion_tokens=int(getattr(record, "completion_tokens", 0) or 0),
                     cache_hit=bool(getattr(record, "cache_hit", False)),
                     error=getattr(record, "error", None))
+        if not getattr(record, "cache_hit", False):   # issue 17: live counters in the heartbeat
+            from rader_queue.ops import live_llm
+
+            live_llm.record(int(getattr(record, "prompt_tokens", 0) or 0),
+                            int(getattr(record, "completion_tokens", 0) or 0))
     except Exception:  # noqa: BLE001
         log.exception("could not record LLM metrics")
 

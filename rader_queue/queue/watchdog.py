@@ -18,7 +18,8 @@ What runs. In every worker process whose broker is Redis, a daemon thread starte
 
 1. writes the heartbeat ``<prefix>worker-heartbeat:<hostname>`` (:data:`keys.HEARTBEAT`): JSON
    with the time, pid, requests held, time of the last message received and the event loop's
-   lag (``loop_lag_s``, :mod:`rader_queue.ops.loop_lag`), expiring after three
+   lag (``loop_lag_s``, :mod:`rader_queue.ops.loop_lag`) and the process's live LLM counters
+   (``llm``, :mod:`rader_queue.ops.live_llm`), expiring after three
    intervals (at least 30 s), so ``redis-cli --scan --pattern '*worker-heartbeat:*'`` lists the
    live workers;
 2. suspects a stall when the broker answered, messages wait in a queue this worker was started
@@ -43,7 +44,7 @@ import threading
 import time
 from typing import Any
 
-from rader_queue.ops import loop_lag
+from rader_queue.ops import live_llm, loop_lag
 from rader_queue.queue import keys
 
 log = logging.getLogger("rader_queue.watchdog")
@@ -92,7 +93,8 @@ class Watchdog(threading.Thread):
             self.redis.set(keys.heartbeat_key(self.prefix, self.hostname),
                            json.dumps({"time": now, "pid": os.getpid(), "held": held,
                                        "last_received": _last_received or None,
-                                       "loop_lag_s": round(loop_lag.max_lag(), 3)}),
+                                       "loop_lag_s": round(loop_lag.max_lag(), 3),
+                                       "llm": live_llm.snapshot()}),
                            ex=max(30, int(3 * self.interval_s)))
         except Exception as exc:  # noqa: BLE001 - broker down: nothing to judge
             log.debug("watchdog: broker unreachable (%s)", type(exc).__name__)

@@ -117,6 +117,7 @@ def build_report(run_name: str, out: Path, *, database_url: str | None = None,
     (out / "index.html").write_text(index_tpl.render(
         dict(common, run=run), root="", summary=summary, status=overview.status, states=states,
         cost=overview.cost, cost_by_stage=overview.cost_by_stage, per=max(1, len(rows)),
+        wall_by_stage=overview.wall_by_stage, wall_per_problem=overview.wall_per_problem,
         failures=overview.failures, failures_total=overview.failures_total, plots=charts,
         datasets=datasets, query_types=_query_types(datasets), training=training,
         eval_metric=eval_metric, rows=rows,

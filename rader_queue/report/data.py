@@ -107,10 +107,18 @@ class Overview:
     cost_by_stage: dict[str, Cost]
     failures: list[Failure]
     failures_total: int
+    # issue 17: mean wall seconds of a finished job (finished_at - started_at) per stage; the
+    # ledger's ``seconds`` sum the latency of concurrent calls, which is not time per problem.
+    wall_by_stage: dict[str, float] = field(default_factory=dict)
 
     @property
     def cost(self) -> Cost:
         return Cost.total(self.cost_by_stage.values())
+
+    @property
+    def wall_per_problem(self) -> float | None:
+        """Wall seconds one problem spends in its jobs (sum of the stages' means)."""
+        return sum(self.wall_by_stage.values()) if self.wall_by_stage else None
 
 
 @dataclass
@@ -160,7 +168,28 @@ def load_overview(session: Session, run_name: str, max_failures: int = 200) -> O
                Job.finished_at).outerjoin(Problem, Problem.id == Job.problem_id)
         .where(*failed).order_by(Job.stage, Job.id).limit(max_failures)).all()
     failures = [Failure(s, p, src, a or 0, e or "", f) for s, p, src, a, e, f in rows]
-    return Overview(run, status, cost_by_stage, failures, int(total))
+    return Overview(run, status, cost_by_stage, failures, int(total),
+                    wall_by_stage=_wall_by_stage(session, run.id))
+
+
+def _wall_by_stage(session: Session, run_id: int) -> dict[str, float]:
+    """Mean ``finished_at - started_at`` of the run's finished jobs, per stage (clock values
+    from the store: a negative or missing duration is skipped)."""
+    sums: dict[str, list[float]] = {}
+    for stage, started, finished in session.execute(
+            select(Job.stage, Job.started_at, Job.finished_at).where(
+                Job.run_id == run_id, Job.started_at.is_not(None),
+                Job.finished_at.is_not(None))):
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=dt.timezone.utc)
+        if finished.tzinfo is None:
+            finished = finished.replace(tzinfo=dt.timezone.utc)
+        seconds = (finished - started).total_seconds()
+        if seconds >= 0:
+            acc = sums.setdefault(stage, [0.0, 0])
+            acc[0] += seconds
+            acc[1] += 1
+    return {stage: total / n for stage, (total, n) in sums.items()}
 
 
 def load_problems(session: Session, run_id: int) -> list[ProblemInfo]:

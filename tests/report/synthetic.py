@@ -7,6 +7,7 @@ ledger, a dataset, a checkpoint with its loss curve and evaluation rows are writ
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import random
 
@@ -20,6 +21,7 @@ from tests.mcts.scripted import GOLD, ScriptedPolicy
 
 PLANT = "<script>document.title='PWNED';document.documentElement.setAttribute('data-pwned','1')</script>"
 PLANT_IMG = "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','2')\">"
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def _policy(i: int, planted: bool) -> ScriptedPolicy:
@@ -68,7 +70,10 @@ def make_run(url: str, name: str, problems: int, *, rollouts: int = 6, planted: 
                      JobState.QUEUED if i in pending else JobState.DONE)
             error = f"TimeoutError: generator did not answer {PLANT}" if i in failed else None
             s.add(Job(run_id=run.id, problem_id=p.id, stage="mcts", idempotency_key=f"{name}:mcts:{i}",
-                      state=state, attempts=3 if i in failed else 1, last_error=error))
+                      state=state, attempts=3 if i in failed else 1, last_error=error,
+                      # wall time of a finished job: 10 + i seconds
+                      started_at=None if i in pending else T0,
+                      finished_at=None if i in pending else T0 + dt.timedelta(seconds=10 + i)))
             s.add_all(LLMCall(run_id=run.id, problem_id=p.id, stage=stage, model="scripted",
                               prompt_tokens=rng.randint(200, 900), completion_tokens=rng.randint(50, 300),
                               latency_s=rng.uniform(0.1, 2.0), cache_hit=rng.random() < 0.1)

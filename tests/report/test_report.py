@@ -175,3 +175,25 @@ def test_cli_report_command(built, pg_url, tmp_path):
     missing = runner.invoke(app, ["report", "no-such-run", "--out", str(tmp_path / "x"),
                                   "--database-url", pg_url])
     assert missing.exit_code == 2 and "no run named" in missing.output
+
+
+def test_cost_table_shows_wall_time_per_problem_not_summed_latency(built, pg_url):
+    """Issue 17: the summed latency of concurrent calls is named as such; time per problem is
+    the jobs' wall time (synthetic jobs take 10 + i s; the pending one has no times)."""
+    from rader_queue.report.data import load_overview
+
+    info, _, out = built
+    with session_scope(pg_url) as s:
+        overview = load_overview(s, "report-ci")
+    finished = [i for i in range(PROBLEMS) if i != PENDING]
+    expected = sum(10 + i for i in finished) / len(finished)
+    assert overview.wall_by_stage == {"mcts": pytest.approx(expected)}
+    index = (out / "index.html").read_text()
+    assert "seconds / problem" not in index and "LLM seconds" not in index
+    assert "model time (s, summed over concurrent calls)" in index
+    assert "wall time / problem (s)" in index
+    table = index[index.index("model time (s, summed"):]
+    row = table[table.index("<td>mcts</td>"):].split("</tr>")[0]
+    assert row.endswith(f'<td class="num">{expected:.2f}</td>'), row
+    judge = table[table.index("<td>judge</td>"):].split("</tr>")[0]
+    assert judge.endswith('<td class="num">–</td>'), judge    # no judge jobs: no wall time
