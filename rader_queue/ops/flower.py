@@ -44,4 +44,12 @@ def run_flower(port: int = 5555, address: str = "127.0.0.1", url_prefix: str | N
     check_basic_auth(os.environ.get(AUTH_ENV))
     from rader_queue.queue.app import app as celery_app
 
+    # Flower picks its queue-length reader from the broker URL's scheme, which kombu writes as
+    # the transport's name: with the workers' poison-proof transport
+    # (``rader_queue.queue.transport:Transport``) that is no scheme Flower knows, and
+    # ``/api/queues/length`` answers 404. Flower consumes no task messages (only events and
+    # broadcast replies), so it uses kombu's stock Redis transport; workers keep theirs.
+    if str(celery_app.conf.broker_transport or "").startswith("rader_queue."):
+        celery_app.conf.broker_transport = None
+
     return celery_app.start(flower_argv(port, address, url_prefix)) or 0

@@ -108,15 +108,19 @@ def test_redis_restart_without_persistence_while_unacked(rader_env, sim_llm, pri
 
 
 @pytest.mark.slow
-def test_a_deep_healthy_queue_is_not_republished(rader_env, tmp_path):
+def test_a_deep_healthy_queue_is_not_republished(rader_env, tmp_path, request):
     from rader_queue.datasets import Problem as P
     from rader_queue.queue.enqueue import enqueue
     from rader_queue.queue.reconcile import reconcile_once
+    from rader_queue.queue.run_ops import delete_run
 
     n = 20_000
     problems = [P(source_id=f"p{i}", text=f"What is {i} + 1?", gold_answer=str(i + 1), meta={})
                 for i in range(n)]
     report = enqueue("deep", "synthetic", None, problems, {"rollouts": 1})
+    # 20,000 queued jobs left in the session's database would be published again, into its own
+    # broker, by the reconciler of any later test's worker once their grace period ran out
+    request.addfinalizer(lambda: delete_run("deep"))
     assert report.published == n
     import redis
 

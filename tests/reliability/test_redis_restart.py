@@ -142,7 +142,10 @@ def test_watchdog_exits_a_worker_that_stopped_consuming(rader_env, private_redis
     from rader_queue.queue.watchdog import EXIT_STALLED
 
     broker = private_redis()
-    env = worker_env(rader_env, RADER_BROKER_URL=broker.url, **NO_GENERATOR, **WATCHDOG)
+    # No reconciler: it would publish into this broker the queued jobs that other tests left
+    # in the session's database, and the backlog below counts this test's 3 messages only.
+    env = worker_env(rader_env, RADER_BROKER_URL=broker.url, RADER_RECONCILE_INTERVAL_S=0,
+                     **NO_GENERATOR, **WATCHDOG)
     prefix = env["RADER_QUEUE_PREFIX"]
     monkeypatch.setenv("RADER_BROKER_URL", broker.url)
     log = tmp_path / "worker.log"
