@@ -98,8 +98,13 @@ def rader_env(monkeypatch, pg_url, queue_prefix, tmp_path):
         "RADER_DATA_DIR": str(data_dir()),
         "RADER_CACHE_DIR": str(tmp_path / "cache"),
         # workers of failure-path tests run without a generator on purpose; the refusal to
-        # start without one is tested in tests/newcomer/test_cluster_path.py
+        # start without one is tested in tests/newcomer/test_first_hour.py
         "RADER_WORKER_REQUIRE_GENERATOR": "false",
+        # every test session shares one PostgreSQL database but each test has its own Redis
+        # prefix (or server): a worker's reconciler would publish other tests' leftover queued
+        # jobs into this test's broker. Tests of the reconciler turn it on with their own
+        # interval (tests/reliability/test_lost_messages.py, test_takeover.py, test_pg_stall.py).
+        "RADER_RECONCILE_INTERVAL_S": "0",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
