@@ -163,6 +163,21 @@ def own_pg_url():
     drop_pg_database(url)
 
 
+@pytest.fixture
+def reconciler_env(rader_env, own_pg_url, monkeypatch):
+    """``rader_env`` on a database of the test's own, for tests whose workers run the reconciler:
+    it publishes every queued job of its database, so other tests' leftovers must not be there."""
+    from rader_queue.queue.app import use_settings
+    from rader_queue.settings import get_settings
+
+    monkeypatch.setenv("RADER_DATABASE_URL", own_pg_url)
+    rader_env["RADER_DATABASE_URL"] = own_pg_url
+    get_settings.cache_clear()
+    use_settings()
+    yield rader_env
+    get_settings.cache_clear()
+
+
 class RedisServer:
     """A private redis-server (its own port and directory), stopped and started at will."""
 

@@ -49,7 +49,8 @@ def _env(rader_env, broker, url):
 
 
 @pytest.mark.slow
-def test_flushdb_after_enqueue_loses_nothing(rader_env, sim_llm, private_redis, tmp_path):
+def test_flushdb_after_enqueue_loses_nothing(reconciler_env, sim_llm, private_redis, tmp_path):
+    rader_env = reconciler_env        # a database of its own: the reconciler runs
     broker = private_redis()
     env = _env(rader_env, broker, sim_llm(time_scale=0.05))
     n = 8
@@ -73,8 +74,9 @@ def test_flushdb_after_enqueue_loses_nothing(rader_env, sim_llm, private_redis, 
 
 
 @pytest.mark.slow
-def test_redis_restart_without_persistence_while_unacked(rader_env, sim_llm, private_redis,
+def test_redis_restart_without_persistence_while_unacked(reconciler_env, sim_llm, private_redis,
                                                          tmp_path):
+    rader_env = reconciler_env        # a database of its own: the reconciler runs
     broker = private_redis()
     env = _env(rader_env, broker, sim_llm(time_scale=0.3))
     n = 12
