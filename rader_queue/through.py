@@ -45,7 +45,7 @@ def carry_on(run_name: str, through: str, *, all_rewards: bool = False,
     if through == "dataset":
         _next(run_name)
         return EXIT_OK
-    checkpoint = _train(run_name)
+    checkpoint = _train(run_name, rows)
     if through == "train":
         _next(run_name, checkpoint)
         return EXIT_OK
@@ -93,13 +93,19 @@ def _build(run_name: str, min_reward: float | None) -> tuple[int, int, int]:
 _last_jsonl = ""
 
 
-def _train(run_name: str) -> str:
+def short_train_config(rows: int) -> dict:
+    """SHORT_TRAIN with its batch cut to the dataset: a small run's dataset (rows are one per
+    query, all its positives merged) can hold fewer rows than one batch of 4."""
+    return dict(SHORT_TRAIN) | {"per_device_batch_size": max(1, min(SHORT_TRAIN["per_device_batch_size"], rows))}
+
+
+def _train(run_name: str, rows: int) -> str:
     from rader_queue.queue.app import app
     from rader_queue.train.config import TrainConfig
 
     console.print(Text("── training (CPU, short)", style="bold"))
     name = f"{_safe(run_name)}-minilm"
-    cfg = TrainConfig.from_dict(dict(SHORT_TRAIN)).to_dict()
+    cfg = TrainConfig.from_dict(short_train_config(rows)).to_dict()
     out = str(Path("outputs") / "checkpoints" / name)
     result = app.tasks["rader.train.run"].apply(args=[_last_jsonl, out, name, cfg]).get()
     console.print(Text(f"checkpoint {name}: {result.get('steps')} steps"
