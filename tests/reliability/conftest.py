@@ -151,6 +151,21 @@ def sim_llm(tmp_path):
 
 
 @pytest.fixture
+def pg_url():
+    """Every reliability test gets a database of its own (this overrides the session-wide one):
+    the workers these tests start run the reconciler, which scans the whole database, so in a
+    shared one they re-published every job earlier tests left queued or leased under this test's
+    queue prefix and worked through them first (the takeover test timed out behind them in CI)."""
+    from rader_queue.store import upgrade
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    url = create_pg_database()
+    upgrade(url)
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture
 def own_pg_url():
     """A migrated database of the test's own: a reference run, a database behind a proxy, or a
     run that must not find other tests' responses in the shared cache (``llm_cache``)."""

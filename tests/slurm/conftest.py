@@ -18,3 +18,36 @@ def slurm_cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_jobs_left_behind(request):
+    """A failed test must not leave its replicas holding the node's CPUs: the next test's
+    replicas would sit PENDING behind them (in CI a failed scancel test left two 20-minute
+    replicas and the time-limit test timed out waiting for its requeue)."""
+    yield
+    if "slurm_cluster" not in request.fixturenames:
+        return
+    cluster = request.getfixturevalue("slurm_cluster")
+    import time
+
+    ids = [line.split()[0] for line in cluster.squeue()]
+    if ids:
+        cluster.run("scancel", *ids)
+    deadline = time.monotonic() + 120        # drain grace + KillWait, with room
+    while cluster.squeue() and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+@pytest.fixture
+def pg_url():
+    """A database of each test's own (overrides the session-wide one): the replicas' workers run
+    the reconciler, which scans the whole database and would re-publish other tests' leftover
+    jobs under this test's queue prefix."""
+    from rader_queue.store import upgrade
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    url = create_pg_database()
+    upgrade(url)
+    yield url
+    drop_pg_database(url)

@@ -62,6 +62,12 @@ def _running_by_worker(run: str) -> dict[int, str]:
     return dict(rows)
 
 
+def _pid(holder: str | None) -> str:
+    """The PID field of a job's holder (``host:pid:machine.random``, rader_queue/queue/lease.py)."""
+    parts = (holder or "").split(":")
+    return parts[1] if len(parts) > 1 else ""
+
+
 def _finished(cluster, run: str) -> bool:
     return not [line for line in cluster.squeue() if f"rader-{run}-" in line]
 
@@ -105,7 +111,7 @@ def test_scancel_mid_run_hands_back(slurm_cluster, rader_env, tmp_path):
 
     def held_by_victim() -> list[int]:
         pids = victim_pids()
-        return [j for j, w in _running_by_worker(run).items() if (w or "").rpartition(":")[2] in pids]
+        return [j for j, w in _running_by_worker(run).items() if _pid(w) in pids]
 
     wait_for(lambda: held_by_victim(), 240, what="a job running on replica 1")
     held = held_by_victim()
@@ -114,7 +120,7 @@ def test_scancel_mid_run_hands_back(slurm_cluster, rader_env, tmp_path):
 
     def handed_back() -> bool:
         running = _running_by_worker(run)
-        return all((running.get(j) or "").rpartition(":")[2] not in victim_pids() for j in held)
+        return all(_pid(running.get(j)) not in victim_pids() for j in held)
     wait_for(handed_back, 120, interval=0.2, what="the victim's jobs handed back")
     back_s = time.monotonic() - t0
 
@@ -124,7 +130,7 @@ def test_scancel_mid_run_hands_back(slurm_cluster, rader_env, tmp_path):
         with session_scope() as s:
             rows = dict(s.execute(select(Job.id, Job.state).where(Job.id.in_(held))).all())
         return all(rows[j] == JobState.DONE or (rows[j] == JobState.RUNNING
-                   and (running.get(j) or "").rpartition(":")[2] not in victim_pids())
+                   and _pid(running.get(j)) not in victim_pids())
                    for j in held) or states.get(JobState.DONE, 0) == n
     wait_for(picked_up, 120, interval=0.2, what="the victim's jobs running again elsewhere")
     again_s = time.monotonic() - t0

@@ -82,3 +82,17 @@ def vllm_env(rader_env, vllm_engines, monkeypatch):
     get_settings.cache_clear()
     yield env
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def pg_url():
+    """A database of each test's own (overrides the session-wide one): the worker runs the
+    reconciler, which scans the whole database; in a shared one it re-published other tests'
+    leftover jobs (CI's held 20,000 queued ones) under this test's queue prefix."""
+    from rader_queue.store import upgrade
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    url = create_pg_database()
+    upgrade(url)
+    yield url
+    drop_pg_database(url)
