@@ -151,11 +151,13 @@ def test_scancel_mid_run_hands_back(slurm_cluster, rader_env, tmp_path):
 
 
 def test_time_limit_drains_before_the_limit(slurm_cluster, rader_env, tmp_path):
-    run, n = "slurm-limit", 6
+    # enough work to outlast the signal (30 s before the 1-minute limit) on a quiet machine:
+    # 12 problems, 4 in flight, ~20 s each at time scale 3
+    run, n = "slurm-limit", 12
     _enqueue(run, n)
     env = _env(rader_env, slurm_cluster, tmp_path)
     ids = _up(env, run, tmp_path, "--replicas", "1", "--workers-per-replica", "2",
-              "--in-flight", "2", "--server-args", "--time-scale 1.0", "--time", "1",
+              "--in-flight", "2", "--server-args", "--time-scale 3.0", "--time", "1",
               "--signal-lead", "30", "--drain-grace", "5", "--max-requeues", "0")
     job = ids[0]
     wait_for(lambda: _finished(slurm_cluster, run), 180, interval=1, what="the 1-minute job to end")
@@ -175,11 +177,11 @@ def test_time_limit_drains_before_the_limit(slurm_cluster, rader_env, tmp_path):
 def test_time_limit_requeues_and_the_run_continues(slurm_cluster, rader_env, tmp_path):
     """The resubmission policy: at the time-limit signal the replica drains, requeues itself
     while the run has work, and its next allocation continues the run to the end."""
-    run, n = "slurm-requeue", 8
+    run, n = "slurm-requeue", 8       # at time scale 3 the first allocation cannot finish them
     _enqueue(run, n)
     env = _env(rader_env, slurm_cluster, tmp_path)
     ids = _up(env, run, tmp_path, "--replicas", "1", "--workers-per-replica", "2",
-              "--in-flight", "2", "--server-args", "--time-scale 1.0", "--time", "1",
+              "--in-flight", "2", "--server-args", "--time-scale 3.0", "--time", "1",
               "--signal-lead", "30", "--drain-grace", "5", "--max-requeues", "6")
     log = tmp_path / "jobs" / run / "logs" / f"rader-{run}-r1-{ids[0]}.out"
 
