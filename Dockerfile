@@ -12,6 +12,10 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # llama-cpp-python (the embedded CPU model server) compiles from source: cmake and a compiler.
+# Portable (x86-64-v3), not -march=native: an image built on a machine whose CPU has AMX or
+# AVX-512 would die with SIGILL on hosts without them (or in VMs that do not enable them).
+ARG LLAMA_CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+ENV CMAKE_ARGS=$LLAMA_CMAKE_ARGS
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake git \
  && rm -rf /var/lib/apt/lists/*

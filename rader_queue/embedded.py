@@ -12,7 +12,9 @@ and the process exits 130 without waiting for the searches in flight, whose jobs
 the next run.
 
 Exit codes (:data:`EXIT_OK` …): 0 every job done; 1 a job failed or the run timed out; 2 bad
-input; 3 bad configuration; 4 store error; 5 broker error; 130 interrupted.
+input; 3 bad configuration; 4 store error; 5 broker error; 7 the model server this process
+started died mid-run (the run stops at once instead of retrying a dead endpoint; the same
+command resumes); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
+
+from rich.text import Text
 
 from rader_queue.cli.common import console
 
@@ -237,7 +241,7 @@ def process_run(run_name: str, *, timeout: float, concurrency: int = 8,
             run_id = status.run.id
         for stage in stages or [s.stage for s in status.stages]:
             publish_pending(run_id, stage)
-        return RunProgress(run_name, stages=stages).wait(timeout)
+        return RunProgress(run_name, stages=stages).wait(timeout, watch=check_servers)
     finally:
         if own:
             stack.close()
@@ -260,7 +264,18 @@ class interruptible:
         return self.stack
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        from rader_queue.errors import ModelServerExited
+
         signal.signal(signal.SIGTERM, self._previous)
+        if exc_type is not None and issubclass(exc_type, ModelServerExited):
+            # the worker's threads are retrying a dead port: do not wait for them either
+            from rader_queue.cli.common import EXIT_CODES, err_console
+
+            err_console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
+            _stop_servers(self.stack)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_CODES[ModelServerExited])
         if exc_type is not KeyboardInterrupt:
             self.stack.close()
             return False
@@ -271,6 +286,21 @@ class interruptible:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
+
+
+def check_servers() -> None:
+    """Raise :class:`ModelServerExited` when a model server this process started has died:
+    its jobs would otherwise retry a dead port until their attempts run out."""
+    from rader_queue.errors import ModelServerExited
+    from rader_queue.llm.exit_status import describe_exit
+
+    for server in _SERVERS:
+        if not server.alive():
+            raise ModelServerExited(
+                f"the embedded model server exited during the run: "
+                f"{describe_exit(server.process.returncode)}. The run's unfinished jobs stay in "
+                f"the store; run the same command again to resume. Its log "
+                f"({server.log_path}) ends with:\n{server.log_tail(1500)}")
 
 
 def _stop_servers(stack: ExitStack) -> None:

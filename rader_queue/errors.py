@@ -9,6 +9,7 @@
     │   └── SchemaError             the database's schema is not the one this code was written for
     ├── BrokerError                 the broker (Redis) refused or is unreachable
     ├── ModelError                  a model endpoint could not produce an answer
+    │   ├── ModelServerExited       the model server this process started died mid-run
     │   └── GenerationFailed        the generator gave up after its bounded retries
     └── TaskFailed                  a task that cannot succeed; its reason lands in jobs.last_error
 
@@ -69,6 +70,12 @@ class BrokerError(RaderError):
 
 class ModelError(RaderError):
     """A model endpoint (generator or embedder) failed."""
+
+
+class ModelServerExited(ModelError):
+    """The model server this process started (the embedded llama.cpp or vLLM server) exited
+    while a run still needed it; the message says how (signal, exit code) and ends with its
+    log. The run's unfinished jobs stay in SQL: the same command resumes them."""
 
 
 class GenerationFailed(ModelError):

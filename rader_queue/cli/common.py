@@ -12,15 +12,16 @@ import typer
 from rich.console import Console
 
 from rader_queue.cli.display import escaped
-from rader_queue.errors import (BrokerError, ConfigError, InputError, RaderError, SchemaError,
-                                StoreError)
+from rader_queue.errors import (BrokerError, ConfigError, InputError, ModelServerExited,
+                                RaderError, SchemaError, StoreError)
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable)
 
 # First match wins: a subclass before its base (SchemaError is a StoreError).
-EXIT_CODES = {InputError: 2, ConfigError: 3, SchemaError: 6, StoreError: 4, BrokerError: 5}
+EXIT_CODES = {InputError: 2, ConfigError: 3, SchemaError: 6, StoreError: 4, BrokerError: 5,
+              ModelServerExited: 7}
 
 
 def friendly_errors(fn: F) -> F:

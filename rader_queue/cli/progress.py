@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 
 from rich.console import Group
 from rich.live import Live
@@ -98,7 +99,9 @@ class RunProgress:
             progress.update(bars[stage.stage], total=stage.total, completed=stage.finished)
         return Group(progress, self.detail(status))
 
-    def wait(self, timeout: float):
+    def wait(self, timeout: float, watch: Callable[[], None] | None = None):
+        """Show progress until every job has finished or ``timeout`` passes; ``watch`` is
+        called on every poll and may raise to stop waiting (a dead model server)."""
         from rader_queue.embedded import Outcome
 
         started = time.monotonic()
@@ -114,6 +117,8 @@ class RunProgress:
             if live:
                 live.start()
             while not (status.stages and status.complete):
+                if watch is not None:
+                    watch()
                 now = time.monotonic()
                 if now > deadline:
                     timed_out = True

@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 
 from rader_queue.errors import ConfigError, ModelError
+from rader_queue.llm.exit_status import describe_exit
 from rader_queue.llm.server_process import ServerProcess
 from rader_queue.ports import free_port
 from rader_queue.settings import Settings, get_settings
@@ -120,21 +121,39 @@ def start_server(*, gguf: Path | None = None, port: int | None = None, n_ctx: in
 
 
 def _wait_ready(server: EmbeddedServer, timeout_s: float) -> None:
+    """Until ``/v1/models`` answers, then one short completion: a llama.cpp build for CPU
+    features this machine cannot use loads fine and dies on its first completion (SIGILL), so
+    readiness means having answered once."""
     deadline = time.monotonic() + timeout_s
     url = server.base_url + "/models"
     while True:
-        if not server.alive():
-            raise ModelError(f"embedded model server exited with code {server.process.returncode} "
-                             f"before it was ready; its output ends with:\n{server.log_tail()}")
+        _raise_if_exited(server, "before it was ready")
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
-                return
+                break
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             raise ModelError(f"embedded model server on port {server.port} not ready after "
                              f"{timeout_s:.0f}s; its output ends with:\n{server.log_tail()}")
         time.sleep(0.2)
+    probe = {"model": server.model, "max_tokens": 1,
+             "messages": [{"role": "user", "content": "1 + 1 ="}]}
+    try:
+        httpx.post(server.base_url + "/chat/completions", json=probe,
+                   timeout=max(5.0, deadline - time.monotonic()))
+    except httpx.HTTPError:
+        pass
+    for _ in range(20):                    # a crashing server may still be closing its socket
+        _raise_if_exited(server, "on its first completion")
+        time.sleep(0.05)
+
+
+def _raise_if_exited(server: EmbeddedServer, when: str) -> None:
+    if not server.alive():
+        raise ModelError(f"embedded model server exited {when}: "
+                         f"{describe_exit(server.process.returncode)}; its output ends with:\n"
+                         f"{server.log_tail()}")
 
 
 @contextlib.contextmanager
