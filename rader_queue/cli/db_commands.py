@@ -1,0 +1,60 @@
+"""``rader-queue db``: the SQL store's schema migrations (Alembic), run from the migrations
+shipped in the package, so they work wherever rader-queue is installed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rader_queue.cli.common import DatabaseUrl, console, friendly_errors, use_database
+
+db_app = typer.Typer(no_args_is_help=True, help="Schema migrations of the SQL store (Alembic).")
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head",
+               database_url: DatabaseUrl = None) -> None:
+    """Apply migrations (creates the schema on a new database)."""
+    from rader_queue.secrets import redact_url
+    from rader_queue.settings import get_settings
+    from rader_queue.store import upgrade
+
+    use_database(database_url)
+    upgrade(revision=revision)
+    console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
+
+
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+@friendly_errors
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1",
+                 database_url: DatabaseUrl = None) -> None:
+    """Revert migrations: -1 one step, a revision id, or base (drops every table)."""
+    from rader_queue.store.db import downgrade
+
+    use_database(database_url)
+    downgrade(revision=revision)
+    console.print(f"downgraded to {revision}")
+
+
+@db_app.command("current")
+@friendly_errors
+def db_current(database_url: DatabaseUrl = None) -> None:
+    """Show the database's revision and this code's head revision."""
+    from rader_queue.secrets import redact_url
+    from rader_queue.settings import get_settings
+    from rader_queue.store.revision import code_heads, db_revisions, known_revisions
+
+    use_database(database_url)
+    have, head = db_revisions(), code_heads()
+    where, at, wanted = redact_url(get_settings().db_url), ", ".join(sorted(have)), ", ".join(sorted(head))
+    if not have:
+        state = "has no schema yet: run `rader-queue db upgrade`"
+    elif have == head:
+        state = f"is at {at} (head)"
+    elif have - known_revisions():
+        state = f"is at {at}, which this code does not know (its head is {wanted}): newer code migrated it"
+    else:
+        state = f"is at {at}; this code's head is {wanted}: run `rader-queue db upgrade`"
+    console.print(f"database {where} {state}", highlight=False, soft_wrap=True)
