@@ -4,7 +4,6 @@ message and exit code instead of a traceback."""
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import Annotated, Optional, TypeVar
 
@@ -65,8 +64,3 @@ def use_database(url: str | None, *, check: bool = False) -> None:
         from rader_queue.store.db import require_schema
 
         require_schema()
-
-
-def die(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
-    sys.exit(code)

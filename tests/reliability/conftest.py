@@ -124,12 +124,15 @@ def run_consistency(run_name: str, db_url: str | None = None) -> dict[str, int]:
 
 
 def signatures(run_name: str, db_url: str | None = None) -> dict[str, list]:
-    from rader_queue.trees.persist import tree_signature
+    """Each problem's stored tree as comparable tuples (to compare trees across runs)."""
+    from rader_queue.trees.persist import load_nodes
 
     with session_scope(db_url) as s:
         run_id = s.scalar(select(Run.id).where(Run.name == run_name))
         problems = s.execute(select(Problem.source_id, Problem.id).where(Problem.run_id == run_id)).all()
-        return {source: tree_signature(s, pid) for source, pid in problems}
+        return {source: [(n.node_id, n.parent_node_id, n.node_type, n.depth, n.text, round(n.q, 9),
+                          n.n, n.reward, n.terminal, n.doc_id) for n in load_nodes(s, pid)]
+                for source, pid in problems}
 
 
 @pytest.fixture
