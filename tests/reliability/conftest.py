@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect as sa_inspect, select, text
+from sqlalchemy import func, select
 
 from rader_queue.ports import free_port  # noqa: F401 (tests import it from here)
 from rader_queue.store import session_scope
@@ -179,21 +178,6 @@ def own_pg_url():
     upgrade(url)
     yield url
     drop_pg_database(url)
-
-
-@pytest.fixture
-def reconciler_env(rader_env, own_pg_url, monkeypatch):
-    """``rader_env`` on a database of the test's own, for tests whose workers run the reconciler:
-    it publishes every queued job of its database, so other tests' leftovers must not be there."""
-    from rader_queue.queue.app import use_settings
-    from rader_queue.settings import get_settings
-
-    monkeypatch.setenv("RADER_DATABASE_URL", own_pg_url)
-    rader_env["RADER_DATABASE_URL"] = own_pg_url
-    get_settings.cache_clear()
-    use_settings()
-    yield rader_env
-    get_settings.cache_clear()
 
 
 class RedisServer:
