@@ -17,13 +17,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Schema migrations of the SQL st
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head",
                database_url: DatabaseUrl = None) -> None:
     """Apply migrations (creates the schema on a new database)."""
-    from rader_queue.secrets import redact_url
-    from rader_queue.settings import get_settings
-    from rader_queue.store import upgrade
-
-    use_database(database_url)
-    upgrade(revision=revision)
-    console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
+    _migrate("upgrade", revision, database_url)
 
 
 @db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
@@ -31,24 +25,33 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head",
 def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1",
                  database_url: DatabaseUrl = None) -> None:
     """Revert migrations: -1 one step, a revision id, or base (drops every table)."""
-    from rader_queue.store.db import downgrade
-
-    use_database(database_url)
-    downgrade(revision=revision)
-    console.print(f"downgraded to {revision}")
+    _migrate("downgrade", revision, database_url)
 
 
 @db_app.command("current")
 @friendly_errors
 def db_current(database_url: DatabaseUrl = None) -> None:
     """Show the database's revision and this code's head revision."""
+    use_database(database_url)
+    _print_revision()
+
+
+def _migrate(direction: str, revision: str, database_url: str | None) -> None:
+    from rader_queue.store import db
+
+    use_database(database_url)
+    getattr(db, direction)(revision=revision)
+    _print_revision()
+
+
+def _print_revision() -> None:
+    """One line: the database (password redacted), its revision, and this code's head."""
     from rader_queue.secrets import redact_url
     from rader_queue.settings import get_settings
     from rader_queue.store.revision import code_heads, db_revisions, known_revisions
 
-    use_database(database_url)
     have, head = db_revisions(), code_heads()
-    where, at, wanted = redact_url(get_settings().db_url), ", ".join(sorted(have)), ", ".join(sorted(head))
+    at, wanted = ", ".join(sorted(have)), ", ".join(sorted(head))
     if not have:
         state = "has no schema yet: run `rader-queue db upgrade`"
     elif have == head:
@@ -57,4 +60,5 @@ def db_current(database_url: DatabaseUrl = None) -> None:
         state = f"is at {at}, which this code does not know (its head is {wanted}): newer code migrated it"
     else:
         state = f"is at {at}; this code's head is {wanted}: run `rader-queue db upgrade`"
-    console.print(f"database {where} {state}", highlight=False, soft_wrap=True)
+    console.print(f"database {redact_url(get_settings().db_url)} {state}", highlight=False,
+                  soft_wrap=True)
