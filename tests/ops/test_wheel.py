@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.spine.test_migrations import TABLES
+from rader_queue.store.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
+TABLES = set(Base.metadata.tables)          # every table the checkout's models map
 pytestmark = pytest.mark.slow
 
 # Run inside the installed virtualenv: every data file of the package (path relative to
