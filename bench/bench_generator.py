@@ -17,61 +17,15 @@ import argparse
 import asyncio
 import contextlib
 import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from rich.console import Console
+from rich.table import Table
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from llm_throughput import generator, llamacpp, measure  # puts this checkout on sys.path
+from rader_queue.llm.generator import Generator
 
-from rader_queue.llm.embedded_server import MODEL_ALIAS, default_gguf  # noqa: E402
-from rader_queue.llm.generator import Generator  # noqa: E402
-from rader_queue.llm.ledger import Ledger  # noqa: E402
-from rader_queue.ports import free_port  # noqa: E402
-from rader_queue.settings import Settings  # noqa: E402
-
-PROMPTS = ["Explain why the sum of two even numbers is even.",
-           "What is the derivative of x^3 + 2x? Show the steps.",
-           "State the Pythagorean theorem and give an example.",
-           "How many ways can 4 people sit in a row?"]
 MODES = ("1 in flight", "8 in flight", "one n=8 call")
-
-
-@contextlib.contextmanager
-def llamacpp(threads: int):
-    """llama_cpp.server with its own --n_threads flag (the bench does not depend on the
-    embedded server's defaults)."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf()),
-           "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port),
-           "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads)]
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise SystemExit(f"llama.cpp server did not start:\n{log.read()[-2000:].decode()}")
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/v1", MODEL_ALIAS
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -80,23 +34,6 @@ def vllm():
 
     with vllm_server(max_model_len=2048) as server:
         yield server.base_url, server.model
-
-
-async def measure(gen: Generator, requests: int, concurrency: int, max_tokens: int,
-                  n: int = 1) -> float:
-    ledger = Ledger()
-    view = gen.bind(ledger=ledger)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            await view.generate([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
-                                n=n, max_tokens=max_tokens, temperature=0.8, seed=1000 + i * n,
-                                stage="bench")
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(requests)))
-    return ledger.totals().completion_tokens / (time.perf_counter() - start)
 
 
 async def run_modes(gen: Generator, requests: int, max_tokens: int) -> list[float]:
@@ -111,9 +48,7 @@ def bench(engine, requests: int, max_tokens: int) -> tuple[list[float], float]:
     started = time.perf_counter()
     with engine as (base_url, model):
         ready = time.perf_counter() - started
-        gen = Generator(Settings(llm_base_url=base_url, llm_model=model, llm_cache=False,
-                                 llm_timeout_s=600))
-        return asyncio.run(run_modes(gen, requests, max_tokens)), ready
+        return asyncio.run(run_modes(generator(base_url, model), requests, max_tokens)), ready
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ every number: on a shared box the times say as much about the neighbours as abou
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shlex
 import subprocess
@@ -25,13 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from llm_throughput import generator, llamacpp, measure  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-
-PROMPTS = ["Explain why the sum of two even numbers is even.",
-           "What is the derivative of x^3 + 2x? Show the steps.",
-           "State the Pythagorean theorem and give an example.",
-           "How many ways can 4 people sit in a row?"]
 
 
 def load() -> float:
@@ -61,18 +58,9 @@ def time_main_job(extra: list[str]) -> tuple[float, int, float, float, str]:
 
 
 def tokens_per_s(threads: int, requests: int, max_tokens: int) -> float:
-    import httpx
-
-    from rader_queue.llm.embedded_server import embedded_server
-
-    with embedded_server(port=0, n_threads=threads) as server:
-        tokens, started = 0, time.monotonic()
-        for i in range(requests):
-            reply = httpx.post(server.base_url + "/chat/completions", timeout=600, json={
-                "model": server.model, "max_tokens": max_tokens, "temperature": 0.7, "seed": i,
-                "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]}).json()
-            tokens += reply["usage"]["completion_tokens"]
-        return tokens / (time.monotonic() - started)
+    """One request at a time (a single stream) to the embedded server with ``threads`` threads."""
+    with llamacpp(threads) as (base_url, model):
+        return asyncio.run(measure(generator(base_url, model), requests, 1, max_tokens))
 
 
 def main() -> None:

@@ -28,197 +28,24 @@ Usage: python bench/bench_queue_load.py [--enqueue 100000] [--drain 10000] [--no
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CLI = [sys.executable, "-m", "rader_queue.cli.main"]
-# The lightest honest MCTS: one rollout of depth 1, one sample per action, top-1 BM25 (CHAMP).
-TRIVIAL_MCTS = ["--retriever", "bm25", "--corpus", "champ", "--rollouts", "1", "--max-depth", "1",
-                "--ost-samples", "1", "--crs-samples", "1", "--top-k", "1",
-                "--no-self-reflection", "--no-candidate-theorems"]
+from rader_queue.testing.queue_load import (MemorySampler, delete_prefix,  # noqa: E402
+                                            drain, generate_jsonl, start, stop, timed_enqueue)
+
 PG_ADMIN_URL = os.environ.get("RADER_TEST_PG_ADMIN_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def generate_jsonl(path: Path, n: int) -> Path:
-    with open(path, "w") as out:
-        for i in range(n):
-            out.write(json.dumps({"id": f"load-{i:07d}", "answer": str(2 * i + 1),
-                                  "problem": f"What is {i} + {i + 1}? Give the sum."}) + "\n")
-    return path
-
-
-# ----------------------------------------------------------------------------- processes
-
-def start(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(procs: list[subprocess.Popen], grace: float = 60.0) -> None:
-    """SIGTERM (Celery's warm shutdown: running tasks finish, reserved ones go back), then
-    SIGKILL what is left after ``grace`` seconds."""
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for proc in procs:
-        try:
-            proc.wait(max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 1.0,
-               procs: list[subprocess.Popen] = ()) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        dead = [p.args for p in procs if p.poll() is not None]
-        if dead:
-            raise RuntimeError(f"process exited while waiting for {what}: {dead}")
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-# ----------------------------------------------------------------------------- Redis memory
-
-@dataclass
-class MemorySampler:
-    """Samples Redis memory every ``interval`` s in a thread: INFO used_memory (whole server) and
-    MEMORY USAGE of ``keys`` (this run's queue and unacked keys), plus their lengths."""
-
-    prefix: str
-    queue: str
-    interval: float = 0.5
-    samples: list[dict] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(REDIS_URL)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def sample(self) -> dict:
-        c, p = self.client, self.prefix
-        keys = [p + self.queue, p + "unacked", p + "unacked_index"]
-        pipe = c.pipeline(transaction=False)
-        pipe.info("memory")
-        for key in keys:
-            pipe.memory_usage(key, samples=0)
-        pipe.llen(keys[0])
-        pipe.hlen(keys[1])
-        info, *usage, queued, unacked = pipe.execute()
-        return {"t": time.monotonic(), "used_memory": info["used_memory"],
-                "keys_bytes": sum(u or 0 for u in usage), "queued": queued, "unacked": unacked}
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(self.sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self.samples.append(self.sample())
-
-    def summary(self) -> dict:
-        s = self.samples
-        return {"used_start": s[0]["used_memory"], "used_peak": max(x["used_memory"] for x in s),
-                "used_end": s[-1]["used_memory"], "keys_start": s[0]["keys_bytes"],
-                "keys_peak": max(x["keys_bytes"] for x in s), "keys_end": s[-1]["keys_bytes"],
-                "unacked_peak": max(x["unacked"] for x in s), "samples": len(s)}
-
-
-def delete_prefix(prefix: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=prefix + "*", count=1000))
-    for i in range(0, len(keys), 1000):
-        client.delete(*keys[i:i + 1000])
-    return len(keys)
-
-
-# ----------------------------------------------------------------------------- measurements
-
-def timed_enqueue(env: dict[str, str], path: Path, run: str) -> tuple[float, str]:
-    started = time.monotonic()
-    out = subprocess.run([*CLI, "enqueue", str(path), "--run", run, *TRIVIAL_MCTS], cwd=ROOT,
-                         env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
-    seconds = time.monotonic() - started
-    if out.returncode != 0:
-        raise RuntimeError(f"enqueue failed ({out.returncode}): {out.stderr}")
-    return seconds, " ".join(out.stdout.split())
-
-
-def job_counts(run: str, db_url: str) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Job, Run
-
-    with session_scope(db_url) as s:
-        rows = s.execute(select(Job.state, func.count()).join(Run, Run.id == Job.run_id)
-                         .where(Run.name == run).group_by(Job.state)).all()
-    return dict(rows)
-
-
-def drain_rate(run: str, db_url: str, first: int) -> tuple[float, float]:
-    """(tasks/s, seconds) over the first ``first`` jobs finished."""
-    from sqlalchemy import select
-
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Job, JobState, Run
-
-    with session_scope(db_url) as s:
-        times = s.scalars(select(Job.finished_at).join(Run, Run.id == Job.run_id)
-                          .where(Run.name == run, Job.state == JobState.DONE)
-                          .order_by(Job.finished_at).limit(first)).all()
-    seconds = (times[-1] - times[0]).total_seconds()
-    return (len(times) - 1) / seconds, seconds
-
-
-def drain(env: dict[str, str], run: str, db_url: str, target: int, workers: int,
-          concurrency: int, logdir: Path, timeout: float) -> dict:
-    """Start ``workers`` MCTS worker processes on the run's queue; stop them once ``target`` jobs
-    are done. Memory is sampled meanwhile."""
-    procs = []
-    with MemorySampler(env["RADER_QUEUE_PREFIX"], "mcts") as sampler:
-        try:
-            for w in range(workers):
-                procs.append(start([*CLI, "worker", "-Q", "mcts", "-c", str(concurrency),
-                                    "--pool", "threads", "-n", f"load{w}@%h", "-l", "WARNING"],
-                                   env, logdir / f"worker{w}.log"))
-            wait_until(lambda: job_counts(run, db_url).get("done", 0) >= target, timeout,
-                       f"{target} jobs done", procs=procs)
-        finally:
-            stop(procs)
-    rate, seconds = drain_rate(run, db_url, target)
-    return {"rate": rate, "seconds": seconds, "memory": sampler.summary(),
-            "states": job_counts(run, db_url), "after_stop": sampler.samples[-1]}
 
 
 def noop_baseline(n: int, workers: int, concurrency: int, logdir: Path, timeout: float) -> dict:
@@ -239,7 +66,7 @@ def noop_baseline(n: int, workers: int, concurrency: int, logdir: Path, timeout:
                     for j in range(i, min(n, i + 2000)):
                         noop_celery.app.send_task("noop", args=[j], queue=noop_celery.QUEUE,
                                                   producer=producer)
-        sampler = MemorySampler(prefix, noop_celery.QUEUE, interval=0.05)
+        sampler = MemorySampler(REDIS_URL, prefix, noop_celery.QUEUE, interval=0.05)
         remaining = lambda: (lambda s: s["queued"] + s["unacked"])(sampler.sample())  # noqa: E731
         if remaining() != n:
             raise RuntimeError(f"expected {n} no-op messages, found {remaining()}")
@@ -265,7 +92,7 @@ def noop_baseline(n: int, workers: int, concurrency: int, logdir: Path, timeout:
         return {"rate": first[1] / seconds, "seconds": seconds}
     finally:
         stop(procs)
-        delete_prefix(prefix)
+        delete_prefix(REDIS_URL, prefix)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -325,9 +152,9 @@ def main(argv: list[str] | None = None) -> None:
            "TRANSFORMERS_OFFLINE": "1"}
     try:
         path = generate_jsonl(tmp / "problems.jsonl", args.enqueue)
-        before = MemorySampler(prefix, "mcts").sample()
+        before = MemorySampler(REDIS_URL, prefix, "mcts").sample()
         enqueue_s, report = timed_enqueue(env, path, "load")
-        after = MemorySampler(prefix, "mcts").sample()
+        after = MemorySampler(REDIS_URL, prefix, "mcts").sample()
         print(f"enqueue: {report} in {enqueue_s:.1f}s", flush=True)
         with simulated_server(port, time_scale=0.0, max_batch=512, log_path=tmp / "llm.log",
                               ready_timeout=120):
@@ -364,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, value in rows:
             print(f"| {name:<{width}} | {value} |")
     finally:
-        delete_prefix(prefix)
+        delete_prefix(REDIS_URL, prefix)
         drop_database(db_url)
 
 

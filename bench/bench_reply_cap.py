@@ -35,11 +35,11 @@ def child(mode: str, size: int, concurrency: int, max_tokens: int) -> dict:
     from rader_queue.errors import GenerationFailed
     from rader_queue.llm.generator import Generator
     from rader_queue.settings import Settings
-    from tests.llm.hostile_server import HostileServer, Reply, chat
+    from tests.llm.fake_server import FakeServer, Reply, chat
 
     big = Reply(200, raw=json.dumps(chat("x" * size).payload).encode())
     messages = [{"role": "user", "content": "hi"}]
-    with HostileServer(lambda body: big) as server:
+    with FakeServer(lambda body: big) as server:
         before = _rss_kb()
 
         async def capped() -> int:

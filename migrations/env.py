@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
 
 from rader_queue.store.db import engine_for, normalize_url
 from rader_queue.store.models import Base

@@ -218,11 +218,6 @@ def mismatches(preset: Preset, settings: Any) -> list[str]:
     return out
 
 
-def fill(given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``given`` with every ``None`` (not given) replaced by the preset value of the same key."""
-    return {k: (defaults[k] if v is None and k in defaults else v) for k, v in given.items()}
-
-
 def explicit(ctx: Any, names: list[str]) -> set[str]:
     """The parameters of a click/typer context that the command line (or env) set. Sources are
     compared by name: typer may bring its own copy of click's ``ParameterSource``."""

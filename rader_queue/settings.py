@@ -10,7 +10,7 @@
     RADER_WATCHDOG_*     worker heartbeat period and stall exit (see rader_queue.queue.watchdog)
     RADER_ANSWER_CHECK_* bound, processes and memory of answer checks (rader_queue.answers.pool)
 
-Secrets are ``SecretStr``: they never print, and ``redacted()`` gives a safe dict for logs.
+Secrets are ``SecretStr``: they never print (URLs are shown through ``secrets.redact_url``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rader_queue.llm.structured import Dialect
-from rader_queue.secrets import redact_url
 
 
 class Settings(BaseSettings):
@@ -131,17 +130,6 @@ class Settings(BaseSettings):
     # --- issue 17: a worker whose queues call the model (mcts, judge, querygen) refuses to
     # start without a reachable generator endpoint (false: start anyway; its jobs then fail)
     worker_require_generator: bool = True
-
-    def redacted(self) -> dict:
-        """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
-        out = {}
-        for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr):
-                raw = value.get_secret_value()
-                out[name] = redact_url(raw) if "://" in raw else "**********"
-            else:
-                out[name] = str(value) if isinstance(value, Path) else value
-        return out
 
     @property
     def db_url(self) -> str:

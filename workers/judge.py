@@ -9,8 +9,6 @@ from rader_queue.queue.app import app
 from rader_queue.queue.job_runner import execute
 from rader_queue.querygen import tasks
 
-NEEDS_GENERATOR = True
-
 
 @app.task(name="rader.judge.queries", bind=True)
 def judge_queries(self, job_id: int) -> dict:

@@ -6,8 +6,6 @@ from rader_queue.queue.app import app
 from rader_queue.queue.job_runner import execute
 from rader_queue.trees.solve import solve_problem
 
-NEEDS_GENERATOR = True
-
 
 @app.task(name="rader.mcts.solve", bind=True)
 def solve(self, job_id: int) -> dict:

@@ -7,8 +7,6 @@ from rader_queue.queue.app import app
 from rader_queue.queue.job_runner import execute
 from rader_queue.querygen import tasks
 
-NEEDS_GENERATOR = True
-
 
 def publish_judge_jobs(result: dict) -> None:
     """A finished job that added judge jobs publishes them (after its transaction committed)."""

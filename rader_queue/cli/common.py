@@ -4,9 +4,8 @@ message and exit code instead of a traceback."""
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +17,8 @@ from rader_queue.errors import (BrokerError, ConfigError, InputError, ModelServe
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable)
+# A command's own ``--database-url`` (the same option before the command name sets it for all).
+DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", help="SQL store (default: RADER_DATABASE_URL, else the SQLite file rader_queue.db).")]
 
 # First match wins: a subclass before its base (SchemaError is a StoreError).
 EXIT_CODES = {InputError: 2, ConfigError: 3, SchemaError: 6, StoreError: 4, BrokerError: 5,
@@ -64,8 +65,3 @@ def use_database(url: str | None, *, check: bool = False) -> None:
         from rader_queue.store.db import require_schema
 
         require_schema()
-
-
-def die(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
-    sys.exit(code)

@@ -13,13 +13,14 @@ import typer
 from rich.text import Text
 
 from rader_queue.cli import tree_commands
-from rader_queue.cli.common import console, err_console, friendly_errors, use_database
+from rader_queue.cli.common import (DatabaseUrl, console, err_console, friendly_errors,
+                                    use_database)
+from rader_queue.cli.db_commands import db_app
 from rader_queue.cli.display import cell, safe_text
 from rader_queue.errors import ConfigError
 
 app = typer.Typer(name="rader-queue", no_args_is_help=True, rich_markup_mode="rich",
                   help=__doc__, pretty_exceptions_enable=False)
-db_app = typer.Typer(no_args_is_help=True, help="Schema migrations of the SQL store (Alembic).")
 app.add_typer(db_app, name="db")
 
 
@@ -34,7 +35,6 @@ def _global_options(
 # ----------------------------------------------------------------------------- enqueue
 
 Rollouts = Annotated[int, typer.Option(min=1, help="MCTS rollouts per problem.")]
-DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", help="SQL store (default: RADER_DATABASE_URL, else the SQLite file rader_queue.db).")]
 
 
 @app.command()
@@ -273,34 +273,6 @@ def judge(
 
     counts = enqueue_rejudge(run, model=model, base_url=base_url)
     console.print(f"{counts['jobs_new']} new judge job(s), {counts['published']} published")
-
-
-# ----------------------------------------------------------------------------- db
-
-@db_app.command("upgrade")
-@friendly_errors
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head",
-               database_url: DatabaseUrl = None) -> None:
-    """Apply migrations (creates the schema on a new database)."""
-    from rader_queue.secrets import redact_url
-    from rader_queue.settings import get_settings
-    from rader_queue.store import upgrade
-
-    use_database(database_url)
-    upgrade(revision=revision)
-    console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
-
-
-@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
-@friendly_errors
-def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1",
-                 database_url: DatabaseUrl = None) -> None:
-    """Revert migrations: -1 one step, a revision id, or base (drops every table)."""
-    from rader_queue.store.db import downgrade
-
-    use_database(database_url)
-    downgrade(revision=revision)
-    console.print(f"downgraded to {revision}")
 
 
 # ----------------------------------------------------------------------------- embedded run

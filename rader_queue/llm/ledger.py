@@ -1,23 +1,18 @@
 """The cost ledger: one :class:`CallRecord` per ``Generator.generate`` call.
 
-Two ways to keep records (both satisfy the small ``add`` protocol the generator uses):
-
-* :class:`Ledger` buffers records in memory. The MCTS worker flushes them into ``llm_calls`` in
-  the same transaction that writes the tree (``ledger.flush(session, run_id, problem_id)``), so a
-  redelivered task never double-counts: the records land exactly when the tree does.
-* :class:`SqlLedger` writes each record at once, in its own transaction (CLI tools, judges).
-  Its writes run in a worker thread, so the event loop is never blocked by SQL.
+:class:`Ledger` buffers records in memory (the small ``add`` protocol the generator uses). A
+worker flushes them into ``llm_calls`` in the same transaction that writes its results
+(``ledger.flush(session, run_id, problem_id)``), so a redelivered task never double-counts: the
+records land exactly when the results do.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.orm import Session
 
-from rader_queue.store.db import session_scope
 from rader_queue.store.models import LLMCall
 
 
@@ -90,17 +85,3 @@ class Ledger:
         session.add_all([LLMCall(**r.row(run_id, problem_id)) for r in records])
         return len(records)
 
-
-class SqlLedger:
-    """Writes each record to ``llm_calls`` immediately (own transaction, off the event loop)."""
-
-    def __init__(self, db_url: str | None = None, *, run_id: int | None = None,
-                 problem_id: int | None = None) -> None:
-        self.db_url, self.run_id, self.problem_id = db_url, run_id, problem_id
-
-    def write(self, record: CallRecord) -> None:
-        with session_scope(self.db_url) as session:
-            session.add(LLMCall(**record.row(self.run_id, self.problem_id)))
-
-    async def add(self, record: CallRecord) -> None:
-        await asyncio.to_thread(self.write, record)

@@ -20,7 +20,6 @@ QUERYGEN = "querygen"  # trajectory extraction and query generation
 EMBED = "embed"        # corpus embedding shards
 TRAIN = "train"        # retriever training (GPU, solo pool)
 EVAL = "eval"          # retriever evaluation (GPU, solo pool)
-PLACEHOLDER = MCTS
 
 QUEUES: tuple[str, ...] = (MCTS, JUDGE, QUERYGEN, EMBED, TRAIN, EVAL)
 

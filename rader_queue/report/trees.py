@@ -97,10 +97,6 @@ class TreeView:
     def best_reward(self) -> float | None:
         return max((s.reward for s in self.solutions), default=None)
 
-    @property
-    def gold_nodes(self) -> int:
-        return sum(1 for n in self.nodes.values() if n.gold)
-
     @cached_property
     def open_ids(self) -> set[int]:
         """Nodes drawn open on load: the shortest path to the gold answer, if any."""

@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from rader_queue.settings import get_settings
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def normalize_url(url: str) -> str:
@@ -142,11 +142,23 @@ def bulk_insert_ignore(session: Session, model: type, rows: Iterable[dict[str, A
     return inserted
 
 
+def migrations_dir() -> Path:
+    """The Alembic script directory shipped in the package (``rader_queue.migrations``; in a
+    checkout it links to the top-level ``migrations/``), wherever rader-queue is installed."""
+    location = resources.files("rader_queue.migrations")
+    if not isinstance(location, Path) or not (location / "env.py").is_file():
+        raise StoreError(f"the migrations of rader-queue are not a directory with env.py "
+                         f"({location}): reinstall the package")
+    return location
+
+
 def alembic_config(url: str | None = None):
+    """An Alembic :class:`~alembic.config.Config` built from the package, not from an ini file:
+    the packaged migrations and the database URL of ``url`` or the settings."""
     from alembic.config import Config
 
-    cfg = Config(str(ROOT / "alembic.ini")) if (ROOT / "alembic.ini").exists() else Config()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["database_url"] = normalize_url(url or get_settings().db_url)
     return cfg
 

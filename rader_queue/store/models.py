@@ -188,7 +188,7 @@ class GeneratedQuery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(300))  # type:problem:qg:rt (or type:doc for qlexical)
+    key: Mapped[str] = mapped_column(String(300))  # TYPE:problem:qg:rt (or TYPE:doc for qlexical)
     query_type: Mapped[str] = mapped_column(String(20))  # qcot | qquestion | qllmq | qlexical
     qg_node_id: Mapped[int | None] = mapped_column(Integer)
     rt_node_id: Mapped[int | None] = mapped_column(Integer)

@@ -32,12 +32,18 @@ def known_revisions(url: str | None = None) -> set[str]:
 
 
 def db_revisions(url: str | None = None) -> set[str]:
+    """The database's Alembic revisions (empty before the first migration)."""
     from alembic.runtime.migration import MigrationContext
 
     from rader_queue.store.db import engine_for
 
-    with engine_for(url).connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the SQL store at {redact_url(str(engine.url))}: "
+                         f"{exc.orig}") from exc
 
 
 def _columns(engine) -> dict[str, set[str]]:

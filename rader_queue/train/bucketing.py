@@ -1,17 +1,9 @@
-"""Length bucketing: batches of texts of similar length, so that little compute goes to padding.
-
-Encoding a corpus (evaluation, indexing): :func:`token_budget_batches` sorts by length and cuts
-dynamic batches whose padded size stays under a token budget — many short documents per batch,
-few long ones, a nearly constant amount of work per forward pass.
-
-Training: :func:`bucketed_order` reorders one epoch's examples so that each micro-batch holds
-queries whose groups are of similar length, while batches themselves stay in a seeded random
-order (sorting within windows of ``window`` batches keeps the epoch shuffled at large scale).
-"""
+"""Length bucketing for encoding a corpus (evaluation, indexing): :func:`token_budget_batches`
+sorts by length and cuts dynamic batches whose padded size stays under a token budget — many
+short documents per batch, few long ones, a nearly constant amount of work per forward pass."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 
 
@@ -45,32 +37,3 @@ def token_budget_batches(lengths: Sequence[int], max_tokens: int, *, max_batch: 
         batches.append(current)
     return batches
 
-
-def padding_fraction(lengths: Sequence[int], batches: Sequence[Sequence[int]],
-                     pad_to_multiple_of: int | None = None) -> float:
-    """Share of the batches' padded tokens that are padding."""
-    real = sum(int(lengths[i]) for b in batches for i in b)
-    total = sum(len(b) * padded(max(int(lengths[i]) for i in b), pad_to_multiple_of)
-                for b in batches if b)
-    return 0.0 if total == 0 else 1.0 - real / total
-
-
-def bucketed_order(lengths: Sequence[int], batch_size: int, *, seed: int,
-                   window: int = 64) -> list[int]:
-    """A permutation of ``range(len(lengths))`` whose consecutive ``batch_size`` chunks hold
-    similar lengths: shuffle, sort within windows of ``window × batch_size`` items, cut into
-    batches, shuffle the batches (a trailing partial batch stays last)."""
-    if batch_size < 1 or window < 1:
-        raise ValueError("batch_size and window must be positive")
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    span = window * batch_size
-    chunks: list[list[int]] = []
-    for start in range(0, len(order), span):
-        part = sorted(order[start:start + span], key=lambda i: lengths[i])
-        chunks += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
-    full = [c for c in chunks if len(c) == batch_size]
-    tail = [c for c in chunks if len(c) != batch_size]
-    rng.shuffle(full)
-    return [i for chunk in full + tail for i in chunk]

@@ -11,7 +11,6 @@ identically formatted text.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -170,14 +169,3 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"TrainConfig: unknown field(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> TrainConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"training config {path} must be a JSON object")
-        return cls.from_dict(data)

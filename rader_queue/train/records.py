@@ -74,11 +74,3 @@ def checkpoint_by_name(db_url: str | None, name: str) -> dict[str, Any] | None:
         if row is None:
             return None
         return {c.name: getattr(row, c.name) for c in Checkpoint.__table__.columns}
-
-
-def training_curve(db_url: str | None, checkpoint_id: int) -> list[tuple[int, float, float | None]]:
-    with session_scope(db_url) as s:
-        rows = s.execute(select(TrainingLog.step, TrainingLog.loss, TrainingLog.learning_rate)
-                         .where(TrainingLog.checkpoint_id == checkpoint_id)
-                         .order_by(TrainingLog.step)).all()
-        return [tuple(r) for r in rows]

@@ -118,13 +118,8 @@ def assemble(candidates: Sequence[Candidate], min_negatives: int, mine: Mine,
     return out
 
 
-def negatives_histogram(rows: Sequence[Row]) -> dict[int, int]:
-    """Number of rows by number of distinct negatives."""
-    return dict(sorted(Counter(len(r.negatives) for r in rows).items()))
-
-
 def negatives_histogram_of(rows: Sequence[dict]) -> dict[int, int]:
-    """The same for exported row dicts (``negative_passages``)."""
+    """Number of exported rows (dicts) by number of distinct negatives (``negative_passages``)."""
     return dict(sorted(Counter(len(r["negative_passages"]) for r in rows).items()))
 
 

@@ -7,7 +7,6 @@ there is never a half-written tree marked finished."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -66,9 +65,3 @@ def _path_has_retrieval(result: SearchResult, node_id: int) -> bool:
 def load_nodes(session: Session, problem_id: int) -> list[TreeNode]:
     return list(session.scalars(select(TreeNode).where(TreeNode.problem_id == problem_id)
                                 .order_by(TreeNode.node_id)))
-
-
-def tree_signature(session: Session, problem_id: int) -> list[tuple[Any, ...]]:
-    """A comparable summary of a stored tree (tests compare trees across runs with it)."""
-    return [(n.node_id, n.parent_node_id, n.node_type, n.depth, n.text, round(n.q, 9), n.n,
-             n.reward, n.terminal, n.doc_id) for n in load_nodes(session, problem_id)]

@@ -1,25 +1,85 @@
-"""A tiny OpenAI-compatible HTTP server of the tests' own, on a loopback port in a thread.
+"""A loopback OpenAI-compatible HTTP server of the tests' own, in a thread. Every request body is
+recorded in ``requests``; what it answers is either
 
-``mode`` picks its behaviour: ok | one_choice | 500 | 400 | hang | garbage | no_choices |
-unconstrained. A request with a structured-outputs field gets a verdict-shaped reply, except
-in ``unconstrained`` mode (a server that ignores the field). Every request body is recorded in
-``requests``."""
+* scripted by the test: a ``responder`` maps each request body to a :class:`Reply` (status,
+  JSON payload or raw bytes, optional chunked sending), or
+* one of the canned behaviours named by a mode: ok | one_choice | 500 | 400 | hang | garbage |
+  no_choices | unconstrained. A request with a structured-outputs field gets a verdict-shaped
+  reply, except in ``unconstrained`` mode (a server that ignores the field).
+
+    with FakeServer("500") as server:                      # every request: HTTP 500
+    with FakeServer(lambda body: chat(None)) as server:    # content: null
+
+``server.mode`` may be changed while it runs."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MODES = ("ok", "one_choice", "500", "400", "hang", "garbage", "no_choices", "unconstrained")
+STRUCTURED_FIELDS = {"structured_outputs", "guided_regex", "grammar"}
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    payload: Any = None          # JSON-encoded unless ``raw`` is given
+    raw: bytes | None = None     # sent as is (e.g. JSON with a lone surrogate escape)
+    chunked: bool = False        # Transfer-Encoding: chunked, no Content-Length
+
+
+def chat(*contents: Any, usage: Any = None, finish: Any = "stop") -> Reply:
+    """A chat completion with one choice per content (None → ``"content": null``)."""
+    choices = [{"index": i, "finish_reason": finish,
+                "message": {"role": "assistant", "content": c}} for i, c in enumerate(contents)]
+    payload = {"id": "x", "object": "chat.completion", "created": 0, "model": "default",
+               "choices": choices}
+    payload["usage"] = usage if usage is not None else {
+        "prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    return Reply(200, payload)
+
+
+def error(status: int, message: str) -> Reply:
+    return Reply(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def mode_reply(mode: str, body: dict, release: threading.Event) -> Reply:
+    """The canned reply of ``mode`` to one request; ``hang`` waits for ``release`` (≤ 30 s)."""
+    if mode == "hang":
+        release.wait(30)
+        return chat()
+    if mode in ("500", "400"):
+        return error(int(mode), f"fake {mode}")
+    if mode == "garbage":
+        return Reply(200, raw=b"this is not json")
+    if mode == "no_choices":
+        return chat()
+    if mode not in ("ok", "one_choice", "unconstrained"):
+        raise ValueError(f"unknown fake server mode {mode!r}; known: {', '.join(MODES)}")
+    n = 1 if mode == "one_choice" else body.get("n", 1)
+    constrained = mode != "unconstrained" and bool(STRUCTURED_FIELDS & body.keys())
+    head = "Relevant: True\nReason: " if constrained else ""
+    return chat(*(f"{head}seed={body.get('seed')} choice={i}" for i in range(n)),
+                usage={"prompt_tokens": 7, "completion_tokens": 3 * n, "total_tokens": 7 + 3 * n})
 
 
 class FakeServer:
-    def __init__(self, mode: str = "ok") -> None:
+    def __init__(self, mode: str | Callable[[dict], Reply] = "ok") -> None:
+        if not callable(mode) and mode not in MODES:
+            raise ValueError(f"unknown fake server mode {mode!r}; known: {', '.join(MODES)}")
         self.mode = mode
         self.requests: list[dict] = []
         self.release = threading.Event()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args):  # quiet
                 pass
 
@@ -27,42 +87,22 @@ class FakeServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                 owner.requests.append(body)
                 mode = owner.mode
-                if mode == "hang":
-                    owner.release.wait(30)
-                    return self._send(200, {"choices": []})
-                if mode in ("500", "400"):
-                    return self._send(int(mode), {"error": {"message": f"fake {mode}"}})
-                if mode == "garbage":
-                    data = b"this is not json"
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
+                reply = mode(body) if callable(mode) else mode_reply(mode, body, owner.release)
+                data = reply.raw if reply.raw is not None else json.dumps(reply.payload).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                if reply.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    step = 64 * 1024
+                    for start in range(0, len(data), step):
+                        chunk = data[start:start + step]
+                        self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    return self.wfile.write(data)
-                if mode == "no_choices":
-                    return self._send(200, {"id": "x", "object": "chat.completion", "created": 0,
-                                            "model": "fake", "choices": []})
-                n = 1 if mode == "one_choice" else body.get("n", 1)
-                seed = body.get("seed")
-                constrained = mode != "unconstrained" and bool(
-                    {"structured_outputs", "guided_regex", "grammar"} & body.keys())
-                head = "Relevant: True\nReason: " if constrained else ""
-                choices = [{"index": i, "finish_reason": "stop",
-                            "message": {"role": "assistant",
-                                        "content": f"{head}seed={seed} choice={i}"}}
-                           for i in range(n)]
-                return self._send(200, {"id": "x", "object": "chat.completion", "created": 0,
-                                        "model": "fake", "choices": choices,
-                                        "usage": {"prompt_tokens": 7, "completion_tokens": 3 * n,
-                                                  "total_tokens": 7 + 3 * n}})
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    self.wfile.write(data)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import func, select
 
 from rader_queue.llm.generator import Generator
-from rader_queue.llm.ledger import Ledger, SqlLedger
+from rader_queue.llm.ledger import Ledger
 from rader_queue.store.db import session_scope
 from rader_queue.store.models import LLMCacheEntry, LLMCall
 from tests.llm.fake_server import FakeServer
@@ -45,12 +45,13 @@ def test_same_call_twice_costs_one_model_call(pg_url):
         assert session.scalar(select(func.count()).select_from(LLMCacheEntry)) >= 1
 
 
-def test_unseeded_sampling_is_not_cached_and_sql_ledger_writes_at_once(pg_url):
+def test_unseeded_sampling_is_not_cached_and_every_call_is_ledgered(pg_url):
     stage = f"test-{uuid.uuid4().hex[:8]}"
     messages = [{"role": "user", "content": f"fresh samples {stage}"}]
+    ledger = Ledger()
     with FakeServer("ok") as server:
         gen = Generator(make_settings(server.base_url, llm_cache=True, database_url=pg_url),
-                        ledger=SqlLedger(pg_url))
+                        ledger=ledger)
 
         async def twice():
             await gen.generate(messages, temperature=0.8, stage=stage)
@@ -58,6 +59,8 @@ def test_unseeded_sampling_is_not_cached_and_sql_ledger_writes_at_once(pg_url):
 
         asyncio.run(twice())
     assert len(server.requests) == 2
+    with session_scope(pg_url) as session:
+        assert ledger.flush(session) == 2
     with session_scope(pg_url) as session:
         hits = session.scalars(select(LLMCall.cache_hit).where(LLMCall.stage == stage)).all()
     assert hits == [False, False]

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from rader_queue.errors import GenerationFailed
 from rader_queue.llm.generator import Generator
-from rader_queue.llm.ledger import Ledger, SqlLedger
+from rader_queue.llm.ledger import Ledger
 from rader_queue.llm.reply import body_byte_cap, reply_char_cap
 from rader_queue.settings import Settings
 from rader_queue.store import session_scope
 from rader_queue.store.models import LLMCacheEntry, LLMCall
-from tests.llm.hostile_server import HostileServer, Reply, chat
+from tests.llm.fake_server import FakeServer, Reply, chat
 
 MESSAGES = [{"role": "user", "content": "What is 6 x 7?"}]
 
@@ -39,7 +39,7 @@ def generate(gen: Generator, **kw) -> list[str]:
     chat(None), chat(""), chat("  \n "), Reply(200, {"id": "x", "choices": []}),
     chat("fine", None)], ids=["null", "empty", "blank", "no-choices", "one-of-two-null"])
 def test_reply_without_content_is_retried_then_fails(reply):
-    with HostileServer(lambda body: reply) as server:
+    with FakeServer(lambda body: reply) as server:
         ledger = Ledger()
         gen = Generator(settings(server.base_url), ledger=ledger)
         with pytest.raises(GenerationFailed) as info:
@@ -56,7 +56,7 @@ def test_huge_reply_is_refused_while_read(chunked):
     big = chat("x" * 8_000_000)
     big = Reply(200, raw=json.dumps(big.payload).encode(), chunked=chunked)   # built beforehand
     replies = [chat("warm-up")]
-    with HostileServer(lambda body: replies.pop() if replies else big) as server:
+    with FakeServer(lambda body: replies.pop() if replies else big) as server:
         gen = Generator(settings(server.base_url, llm_max_retries=1))
 
         async def measure() -> tuple[BaseException, int]:
@@ -79,16 +79,16 @@ def test_huge_reply_is_refused_while_read(chunked):
 
 
 def test_one_empty_sample_beside_usable_ones_is_kept():
-    with HostileServer(lambda body: chat("", "x = 42")) as server:     # native n
+    with FakeServer(lambda body: chat("", "x = 42")) as server:     # native n
         assert generate(Generator(settings(server.base_url)), n=2, seed=1) == ["", "x = 42"]
-    with HostileServer(lambda body: chat("" if body["seed"] == 1 else "y")) as server:  # fan-out
+    with FakeServer(lambda body: chat("" if body["seed"] == 1 else "y")) as server:  # fan-out
         gen = Generator(settings(server.base_url), fanout_n=True)
         assert generate(gen, n=3, seed=1) == ["", "y", "y"]
         assert len(server.requests) == 3                  # empty singles are not retried
 
 
 def test_fan_out_whose_every_reply_is_empty_fails():
-    with HostileServer(lambda body: chat(" ")) as server:
+    with FakeServer(lambda body: chat(" ")) as server:
         gen = Generator(settings(server.base_url), fanout_n=True)
         with pytest.raises(GenerationFailed, match="all 3 replies have empty content"):
             generate(gen, n=3, seed=1)
@@ -96,7 +96,7 @@ def test_fan_out_whose_every_reply_is_empty_fails():
 
 def test_reply_longer_than_max_tokens_allows_is_refused():
     text = "y" * (reply_char_cap(16) + 1)           # fits the byte cap, not the character cap
-    with HostileServer(lambda body: chat(text)) as server:
+    with FakeServer(lambda body: chat(text)) as server:
         gen = Generator(settings(server.base_url))
         with pytest.raises(GenerationFailed) as info:
             generate(gen, max_tokens=16, seed=1)
@@ -109,10 +109,12 @@ def test_reply_longer_than_max_tokens_allows_is_refused():
     {"prompt_tokens": "many", "completion_tokens": 2.5},
     {"prompt_tokens": True, "completion_tokens": None}], ids=["huge", "negative", "types", "bool"])
 def test_absurd_usage_is_counted_as_zero_and_rows_are_written(pg_url, usage):
-    with HostileServer(lambda body: chat("six times seven is 42", usage=usage)) as server:
-        ledger = SqlLedger(pg_url, run_id=None)
+    with FakeServer(lambda body: chat("six times seven is 42", usage=usage)) as server:
+        ledger = Ledger()
         gen = Generator(settings(server.base_url), ledger=ledger)
         assert generate(gen, seed=7, stage=f"usage-{id(usage)}") == ["six times seven is 42"]
+    with session_scope(pg_url) as s:
+        assert ledger.flush(s) == 1
     with session_scope(pg_url) as s:
         row = s.scalars(select(LLMCall).where(LLMCall.stage == f"usage-{id(usage)}")).one()
         assert (row.prompt_tokens, row.completion_tokens) == (0, 0)
@@ -124,13 +126,15 @@ def test_lone_surrogates_and_nul_are_cleaned_and_stored(pg_url):
            b'[{"index":0,"finish_reason":"length","message":{"role":"assistant","content":'
            b'"a\\ud800b\\u0000c\\udfff \\ud83d\\ude00"}}],"usage":{"prompt_tokens":3,'
            b'"completion_tokens":4}}')
-    with HostileServer(lambda body: Reply(200, raw=raw)) as server:
-        gen = Generator(settings(server.base_url, llm_cache=True), db_url=pg_url,
-                        ledger=SqlLedger(pg_url))
+    ledger = Ledger()
+    with FakeServer(lambda body: Reply(200, raw=raw)) as server:
+        gen = Generator(settings(server.base_url, llm_cache=True), db_url=pg_url, ledger=ledger)
         (text,) = generate(gen, seed=11, stage="surrogate")
         assert text == "a\ufffdbc\ufffd \U0001F600"
         assert generate(gen, seed=11, stage="surrogate") == [text]   # stored, read back
         assert len(server.requests) == 1
+    with session_scope(pg_url) as s:
+        assert ledger.flush(s) == 2
     with session_scope(pg_url) as s:
         rows = s.scalars(select(LLMCall).where(LLMCall.stage == "surrogate")
                          .order_by(LLMCall.id)).all()
@@ -141,7 +145,7 @@ def test_lone_surrogates_and_nul_are_cleaned_and_stored(pg_url):
 def test_finish_reason_is_summarised_and_odd_values_named_other():
     replies = iter([chat("a", "b", finish="length"), chat("c", finish="<script>"),
                     chat("d", finish=None)])
-    with HostileServer(lambda body: next(replies)) as server:
+    with FakeServer(lambda body: next(replies)) as server:
         ledger = Ledger()
         gen = Generator(settings(server.base_url), ledger=ledger, fanout_n=False)
         generate(gen, n=2, seed=1)
@@ -165,7 +169,7 @@ def test_broken_endpoint_is_not_replayed_after_it_is_fixed(pg_url):
             return chat(None) if body.get("seed") == 1 else chat("internal error", finish="abort")
         return chat(f"fresh answer for seed {body.get('seed')}")
 
-    with HostileServer(responder) as server:
+    with FakeServer(responder) as server:
         gen = Generator(settings(server.base_url, llm_cache=True), db_url=pg_url)
         with pytest.raises(GenerationFailed):
             generate(gen, seed=1)
@@ -181,8 +185,8 @@ def test_broken_endpoint_is_not_replayed_after_it_is_fixed(pg_url):
 
 
 def test_cache_key_includes_the_endpoint(pg_url):
-    with HostileServer(lambda body: chat("from A")) as a, \
-            HostileServer(lambda body: chat("from B")) as b:
+    with FakeServer(lambda body: chat("from A")) as a, \
+            FakeServer(lambda body: chat("from B")) as b:
         gen_a = Generator(settings(a.base_url, llm_cache=True), db_url=pg_url)
         gen_b = Generator(settings(b.base_url + "/", llm_cache=True), db_url=pg_url)
         assert generate(gen_a, seed=5, temperature=0) == ["from A"]

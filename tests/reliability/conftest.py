@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect as sa_inspect, select, text
+from sqlalchemy import func, select
 
 from rader_queue.ports import free_port  # noqa: F401 (tests import it from here)
 from rader_queue.store import session_scope
@@ -124,12 +123,15 @@ def run_consistency(run_name: str, db_url: str | None = None) -> dict[str, int]:
 
 
 def signatures(run_name: str, db_url: str | None = None) -> dict[str, list]:
-    from rader_queue.trees.persist import tree_signature
+    """Each problem's stored tree as comparable tuples (to compare trees across runs)."""
+    from rader_queue.trees.persist import load_nodes
 
     with session_scope(db_url) as s:
         run_id = s.scalar(select(Run.id).where(Run.name == run_name))
         problems = s.execute(select(Problem.source_id, Problem.id).where(Problem.run_id == run_id)).all()
-        return {source: tree_signature(s, pid) for source, pid in problems}
+        return {source: [(n.node_id, n.parent_node_id, n.node_type, n.depth, n.text, round(n.q, 9),
+                          n.n, n.reward, n.terminal, n.doc_id) for n in load_nodes(s, pid)]
+                for source, pid in problems}
 
 
 @pytest.fixture
@@ -176,21 +178,6 @@ def own_pg_url():
     upgrade(url)
     yield url
     drop_pg_database(url)
-
-
-@pytest.fixture
-def reconciler_env(rader_env, own_pg_url, monkeypatch):
-    """``rader_env`` on a database of the test's own, for tests whose workers run the reconciler:
-    it publishes every queued job of its database, so other tests' leftovers must not be there."""
-    from rader_queue.queue.app import use_settings
-    from rader_queue.settings import get_settings
-
-    monkeypatch.setenv("RADER_DATABASE_URL", own_pg_url)
-    rader_env["RADER_DATABASE_URL"] = own_pg_url
-    get_settings.cache_clear()
-    use_settings()
-    yield rader_env
-    get_settings.cache_clear()
 
 
 class RedisServer:

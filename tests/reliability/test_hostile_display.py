@@ -21,7 +21,7 @@ from rader_queue.mcts.nodes import Judgement as Verdict
 from rader_queue.store import session_scope
 from rader_queue.store.models import Job, JobState, Problem, Run, TreeNode
 from rader_queue.trees.persist import write_tree
-from tests.llm.hostile_server import HostileServer, chat, error
+from tests.llm.fake_server import FakeServer, chat, error
 from tests.mcts.scripted import ScriptedPolicy
 from tests.reliability.conftest import SMALL_MCTS, cli, wait_states, worker, worker_env
 
@@ -69,7 +69,7 @@ def test_planted_payloads_are_shown_literally(rader_env, tmp_path):
         prompt = json.dumps(body.get("messages"))
         return chat(None) if "NULLCASE" in prompt else error(400, f"bad request {PAYLOAD}")
 
-    with HostileServer(responder) as server:
+    with FakeServer(responder) as server:
         env = worker_env({**rader_env, **WIDE}, RADER_LLM_BASE_URL=server.base_url,
                          RADER_LLM_MODEL="default", RADER_TASK_MAX_RETRIES=0,
                          RADER_LLM_CACHE="false")

@@ -1,6 +1,7 @@
 """Case 7 (CI scale): enqueue 20,000 problems through the CLI, drain 1,000 real MCTS tasks with
 2 worker processes, and check correctness — counts, idempotency, no duplicates, no message lost,
-Redis memory bounded — never speed (``bench/bench_queue_load.py`` measures that at 100,000).
+Redis memory bounded — never speed (``bench/bench_queue_load.py`` measures that at 100,000,
+with the same :mod:`rader_queue.testing.queue_load`).
 
 The drain is the real task path with only the model stubbed: Celery → job runner → MCTS
 (1 rollout, depth 1) → generator client, cache and ledger → a simulated server answering at once
@@ -12,10 +13,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bench.bench_queue_load import (MemorySampler, delete_prefix, drain, generate_jsonl,
-                                    timed_enqueue)
 from rader_queue.store import session_scope
 from rader_queue.store.models import Job, JobState, Problem, Run
+from rader_queue.testing.queue_load import (MemorySampler, delete_prefix, drain, generate_jsonl,
+                                            timed_enqueue)
 from tests.reliability.conftest import (figure, natural_key_duplicates, run_consistency,
                                         worker_env)
 
@@ -25,12 +26,13 @@ N, DRAIN, WORKERS, THREADS = 20_000, 1_000, 2, 8
 @pytest.mark.slow
 def test_enqueue_20k_and_drain_1k(rader_env, own_pg_url, sim_llm, tmp_path):
     db, prefix = own_pg_url, rader_env["RADER_QUEUE_PREFIX"]
+    redis_url = rader_env["RADER_BROKER_URL"]
     env = worker_env(rader_env, RADER_DATABASE_URL=db, RADER_LLM_BASE_URL=sim_llm(time_scale=0.0))
     path = generate_jsonl(tmp_path / "problems.jsonl", N)
     try:
         seconds, report = timed_enqueue(env, path, "load")
         assert f"{N} new problems, {N} new jobs, {N} messages published" in report, report
-        enqueued = MemorySampler(prefix, "mcts").sample()
+        enqueued = MemorySampler(redis_url, prefix, "mcts").sample()
         assert enqueued["queued"] == N
         with session_scope(db) as s:
             unpublished = s.scalar(select(func.count()).select_from(Job)
@@ -39,7 +41,7 @@ def test_enqueue_20k_and_drain_1k(rader_env, own_pg_url, sim_llm, tmp_path):
         assert unpublished == 0
         again_s, again = timed_enqueue(env, path, "load")        # idempotent: adds nothing
         assert "0 new problems, 0 new jobs, 0 messages published" in again, again
-        assert MemorySampler(prefix, "mcts").sample()["queued"] == N
+        assert MemorySampler(redis_url, prefix, "mcts").sample()["queued"] == N
 
         drained = drain(env, "load", db, DRAIN, WORKERS, THREADS, tmp_path, timeout=400)
         mem, states, left = drained["memory"], drained["states"], drained["after_stop"]
@@ -65,6 +67,6 @@ def test_enqueue_20k_and_drain_1k(rader_env, own_pg_url, sim_llm, tmp_path):
         assert mem["keys_peak"] <= mem["keys_start"] + 64 * 1024   # draining never grows them
         assert mem["keys_end"] < mem["keys_start"]
     finally:
-        delete_prefix(prefix)
+        delete_prefix(redis_url, prefix)
         with session_scope(db) as s:
             s.execute(Run.__table__.delete())          # cascades to problems, jobs, trees

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from rader_queue.store import session_scope
-from rader_queue.store.models import Job, LLMCall, Problem, ReconcileRun, Run
+from rader_queue.store.models import Job, Problem, ReconcileRun, Run
 from rader_queue.store.models import JobState
 from tests.process_helpers import kill, start_process
 from tests.reliability.conftest import (cli, figure, natural_key_duplicates, wait_states,
@@ -49,8 +49,7 @@ def _env(rader_env, broker, url):
 
 
 @pytest.mark.slow
-def test_flushdb_after_enqueue_loses_nothing(reconciler_env, sim_llm, private_redis, tmp_path):
-    rader_env = reconciler_env        # a database of its own: the reconciler runs
+def test_flushdb_after_enqueue_loses_nothing(rader_env, sim_llm, private_redis, tmp_path):
     broker = private_redis()
     env = _env(rader_env, broker, sim_llm(time_scale=0.05))
     n = 8
@@ -74,9 +73,8 @@ def test_flushdb_after_enqueue_loses_nothing(reconciler_env, sim_llm, private_re
 
 
 @pytest.mark.slow
-def test_redis_restart_without_persistence_while_unacked(reconciler_env, sim_llm, private_redis,
+def test_redis_restart_without_persistence_while_unacked(rader_env, sim_llm, private_redis,
                                                          tmp_path):
-    rader_env = reconciler_env        # a database of its own: the reconciler runs
     broker = private_redis()
     env = _env(rader_env, broker, sim_llm(time_scale=0.3))
     n = 12

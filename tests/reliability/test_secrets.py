@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import JSON, String, Text, select
 
-from bench.bench_queue_load import TRIVIAL_MCTS
 from rader_queue.store import session_scope
 from rader_queue.store.models import Base
+from rader_queue.testing.queue_load import TRIVIAL_MCTS
 from tests.ops.conftest import cli, free_port, http_get, process, wait_for, wait_ready
 from tests.reliability.conftest import figure, job_states, worker_env
 

@@ -7,13 +7,20 @@ import pytest
 import torch
 
 from rader_queue.errors import ConfigError
-from rader_queue.train.bucketing import bucketed_order, padded, padding_fraction, token_budget_batches
+from rader_queue.train.bucketing import padded, token_budget_batches
 from rader_queue.train.config import TrainConfig
 from rader_queue.train.fit import (GIB, ModelShape, check_fits, estimate_memory, hardware_flops,
                                    model_flops, step_tokens)
 
 QWEN7B = dict(model_type="qwen2", hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
               num_attention_heads=28, num_key_value_heads=4, vocab_size=152064)
+
+
+def padding_fraction(lengths, batches, pad_to_multiple_of=None) -> float:
+    """Share of the batches' padded tokens that are padding."""
+    real = sum(lengths[i] for b in batches for i in b)
+    total = sum(len(b) * padded(max(lengths[i] for i in b), pad_to_multiple_of) for b in batches)
+    return 1.0 - real / total
 
 
 def test_token_budget_batches_cover_every_index_once_within_budget():
@@ -35,17 +42,6 @@ def test_token_budget_batches_cover_every_index_once_within_budget():
 def test_token_budget_batches_rejects_nonsense():
     with pytest.raises(ValueError):
         token_budget_batches([1, 2], max_tokens=0)
-
-
-def test_bucketed_order_is_a_seeded_permutation_of_similar_lengths():
-    lengths = [(i * 37) % 1000 for i in range(256)]
-    order = bucketed_order(lengths, 4, seed=3, window=16)
-    assert sorted(order) == list(range(256))
-    assert order == bucketed_order(lengths, 4, seed=3, window=16)
-    assert order != bucketed_order(lengths, 4, seed=4, window=16)
-    spread = [max(lengths[i] for i in order[j:j + 4]) - min(lengths[i] for i in order[j:j + 4])
-              for j in range(0, 256, 4)]
-    assert sum(spread) / len(spread) < 100  # a random batch of 4 spreads ~500
 
 
 def test_qwen7b_parameter_count_matches_the_published_size():
