@@ -282,13 +282,13 @@ def judge(
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head",
                database_url: DatabaseUrl = None) -> None:
     """Apply migrations (creates the schema on a new database)."""
-    from rader_queue.secrets import redact_url
+    from rader_queue.secrets import redact_db_url
     from rader_queue.settings import get_settings
     from rader_queue.store import upgrade
 
     use_database(database_url)
     upgrade(revision=revision)
-    console.print(f"database {redact_url(get_settings().db_url)} is at {revision}")
+    console.print(f"database {redact_db_url(get_settings().db_url)} is at {revision}")
 
 
 @db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
