@@ -45,6 +45,7 @@ class StrictConfig(BaseModel):
         except ValidationError as exc:
             raise ConfigError(describe_errors(cls.config_label, exc)) from None
 
+
 def describe_errors(label: str, exc: ValidationError) -> str:
     """One line per bad field: ``<label> field 'name': why (got value)``."""
     lines = []
