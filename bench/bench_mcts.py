@@ -76,7 +76,7 @@ def run_seed_style(base: str, threads: int, warmup: float, window: float) -> tup
     from rader_queue.settings import get_settings
 
     problems = load_problems("MATH", split="test", limit=400).problems
-    config = MCTSConfig.from_dict(CONFIG(build_run_config)["mcts"])
+    config = MCTSConfig.model_validate(CONFIG(build_run_config)["mcts"])
     theorems = make_retriever("bm25", load_corpus("theoremqa"))
     stop = threading.Event()
 

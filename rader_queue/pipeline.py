@@ -73,12 +73,7 @@ def _mcts_config(values: dict[str, Any]) -> dict[str, Any]:
         from rader_queue.mcts import MCTSConfig
     except ImportError:  # the MCTS package validates its own options once present
         return dict(values)
-    base = MCTSConfig().to_dict()
-    unknown = set(values) - set(base)
-    if unknown:
-        raise ConfigError(f"unknown MCTS option(s): {', '.join(sorted(unknown))}")
-    base.update(values)
-    return MCTSConfig.from_dict(base).to_dict()
+    return MCTSConfig.model_validate(values).model_dump()
 
 
 def parse_fields(fields: Sequence[str]) -> dict[str, str]:

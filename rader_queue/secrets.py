@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 
 
+def redact_db_url(url: Any) -> str:
+    """A SQLAlchemy URL (object or string) as SQLAlchemy renders it with the password hidden:
+    ``postgresql://u:pw@h/db`` → ``postgresql://u:***@h/db``. A string SQLAlchemy cannot parse
+    goes through :func:`redact_url`."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return redact_url(str(url))
+
+
 def redact_url(url: str) -> str:
-    """``postgresql://u:pw@h/db`` → ``postgresql://u:***@h/db``; other URLs unchanged."""
+    """Any other URL with a password (broker, HTTP endpoint): ``redis://:pw@h:6379/0`` →
+    ``redis://:***@h:6379/0``; URLs without one unchanged."""
     try:
         parts = urlsplit(url)
     except ValueError:

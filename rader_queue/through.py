@@ -101,11 +101,13 @@ def short_train_config(rows: int) -> dict:
 
 def _train(run_name: str, rows: int) -> str:
     from rader_queue.queue.app import app
-    from rader_queue.train.config import TrainConfig
+    from rader_queue.settings import get_settings
+    from rader_queue.train.config import TrainConfig, encoding_defaults
 
     console.print(Text("── training (CPU, short)", style="bold"))
     name = f"{_safe(run_name)}-minilm"
-    cfg = TrainConfig.from_dict(short_train_config(rows)).to_dict()
+    cfg = TrainConfig.model_validate({**encoding_defaults(get_settings()),
+                                      **short_train_config(rows)}).model_dump()
     out = str(Path("outputs") / "checkpoints" / name)
     result = app.tasks["rader.train.run"].apply(args=[_last_jsonl, out, name, cfg]).get()
     console.print(Text(f"checkpoint {name}: {result.get('steps')} steps"
@@ -115,15 +117,13 @@ def _train(run_name: str, rows: int) -> str:
 
 
 def _eval(checkpoint: str) -> None:
-    from dataclasses import asdict
-
     from rader_queue.evaluation.compare import collect, render
     from rader_queue.evaluation.runner import EvalConfig
     from rader_queue.queue.app import app
 
     console.print(Text("── evaluation on CHAMP (base model vs the new checkpoint)", style="bold"))
     for model in (BASE_MODEL, checkpoint):
-        app.tasks["rader.eval.run"].apply(args=[asdict(EvalConfig(model=model, benchmark="champ"))]).get()
+        app.tasks["rader.eval.run"].apply(args=[EvalConfig(model=model, benchmark="champ").model_dump(mode="json")]).get()
     console.print(render(collect(models=[BASE_MODEL, checkpoint], benchmarks=None)))
 
 

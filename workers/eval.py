@@ -17,10 +17,8 @@ def eval_task(self, config: dict, out_dir: str | None = None) -> dict:
     from rader_queue.evaluation.runner import EvalConfig, run_eval
 
     try:
-        cfg = EvalConfig(**config)
+        cfg = EvalConfig.model_validate(config)
         out = str(Path(out_dir).resolve()) if out_dir else None  # paths in SQL: the worker's
         return run_eval(cfg, db_url=get_settings().db_url, out_dir=out).summary()
-    except TypeError as exc:
-        raise TaskFailed(f"eval: bad config {config!r}: {exc}") from exc
     except (ConfigError, InputError) as exc:
         raise TaskFailed(f"eval {config.get('model')!r} on {config.get('benchmark')!r}: {exc}") from exc

@@ -17,18 +17,18 @@ from rader_queue.settings import get_settings
 @app.task(name="rader.train.run", bind=True, acks_late=True)
 def train_task(self, dataset: str, output_dir: str, name: str, config: dict) -> dict:
     from rader_queue.store.models import JobState
-    from rader_queue.train.config import TrainConfig
+    from rader_queue.train.config import TrainConfig, encoding_defaults
     from rader_queue.train.records import checkpoint_by_name
     from rader_queue.train.service import run_training
 
     db_url = get_settings().db_url
     output_dir = str(Path(output_dir).resolve())
     try:
-        cfg = TrainConfig.from_dict(config)
+        cfg = TrainConfig.model_validate({**encoding_defaults(get_settings()), **config})
         existing = checkpoint_by_name(db_url, name)
         if existing and existing["state"] == JobState.DONE \
                 and existing["config"].get("dataset") == dataset \
-                and {k: existing["config"].get(k) for k in cfg.to_dict()} == cfg.to_dict():
+                and {k: existing["config"].get(k) for k in cfg.model_dump()} == cfg.model_dump():
             return {"checkpoint_id": existing["id"], "name": name, "steps": existing["steps"],
                     "adapter_path": existing["adapter_path"],
                     "merged_path": existing["merged_path"], "already_done": True}

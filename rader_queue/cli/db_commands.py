@@ -46,7 +46,7 @@ def _migrate(direction: str, revision: str, database_url: str | None) -> None:
 
 def _print_revision() -> None:
     """One line: the database (password redacted), its revision, and this code's head."""
-    from rader_queue.secrets import redact_url
+    from rader_queue.secrets import redact_db_url
     from rader_queue.settings import get_settings
     from rader_queue.store.revision import code_heads, db_revisions, known_revisions
 
@@ -60,5 +60,5 @@ def _print_revision() -> None:
         state = f"is at {at}, which this code does not know (its head is {wanted}): newer code migrated it"
     else:
         state = f"is at {at}; this code's head is {wanted}: run `rader-queue db upgrade`"
-    console.print(f"database {redact_url(get_settings().db_url)} {state}", highlight=False,
+    console.print(f"database {redact_db_url(get_settings().db_url)} {state}", highlight=False,
                   soft_wrap=True)

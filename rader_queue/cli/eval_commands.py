@@ -54,11 +54,9 @@ def run(
     cfg = EvalConfig(model=model, depth=depth, hybrid_alpha=hybrid_alpha, query_prefix=query_prefix,
                      passage_prefix=passage_prefix, preset=preset, precision=precision, **values)
     if enqueue:
-        from dataclasses import asdict
-
         from rader_queue.queue.app import app
 
-        result = app.send_task("rader.eval.run", args=[asdict(cfg), str(out_dir) if out_dir else None])
+        result = app.send_task("rader.eval.run", args=[cfg.model_dump(mode="json"), str(out_dir) if out_dir else None])
         console.print(f"enqueued evaluation of [bold]{escaped(model)}[/] on {escaped(benchmark)} (task {result.id})")
         return
     with console.status(f"evaluating {model} on {benchmark}"):

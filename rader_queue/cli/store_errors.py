@@ -13,13 +13,13 @@ def explain(exc: BaseException) -> RaderError | None:
     """The rader-queue error for a third-party set-up error, or None when it is not one."""
     from sqlalchemy.exc import DBAPIError, NoSuchModuleError, ArgumentError
 
-    from rader_queue.secrets import redact_url
+    from rader_queue.secrets import redact_db_url, redact_url
     from rader_queue.settings import get_settings
 
     if isinstance(exc, (NoSuchModuleError, ArgumentError)):
         return StoreError(f"RADER_DATABASE_URL is not a usable database URL: {exc}")
     if isinstance(exc, DBAPIError):
-        url = redact_url(get_settings().db_url)
+        url = redact_db_url(get_settings().db_url)
         text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0] if str(exc) else ""
         missing_db = re.search(r'database "([^"]+)" does not exist', text)
         if missing_db:

@@ -84,20 +84,22 @@ def train(
         warmup_ratio=warmup_ratio, epochs=epochs, max_steps=max_steps,
         gradient_checkpointing=gradient_checkpointing, bf16=bf16_value, seed=seed,
         deepspeed=deepspeed)
-    from rader_queue.train.config import TrainConfig
+    from rader_queue.settings import get_settings
+    from rader_queue.train.config import TrainConfig, encoding_defaults
 
     if preset:
         from rader_queue.presets import train_values
 
         data = train_values(preset, data, build_config(config), base_given=base != DEFAULT_BASE)
-    cfg = TrainConfig.from_dict(data)  # validate before anything is enqueued
+    # validate before anything is enqueued; the encoding follows this process's settings
+    cfg = TrainConfig.model_validate({**encoding_defaults(get_settings()), **data})
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = name or f"{Path(cfg.base_model).name}-{Path(dataset).stem}-{stamp}"
     out = str(output_dir or Path("outputs") / "checkpoints" / name)
     if enqueue:
         from rader_queue.queue.app import app
 
-        result = app.send_task("rader.train.run", args=[dataset, out, name, cfg.to_dict()])
+        result = app.send_task("rader.train.run", args=[dataset, out, name, cfg.model_dump()])
         console.print(f"enqueued training [bold]{escaped(name)}[/] (task {result.id}) on the train queue")
         return
     _train_here(cfg, dataset, out, name)

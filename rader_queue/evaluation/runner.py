@@ -27,12 +27,15 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 from sqlalchemy import select
+
+from rader_queue.config_model import StrictConfig
 
 from rader_queue.errors import ConfigError
 from rader_queue.evaluation.benchmarks import Benchmark, load_benchmark
@@ -45,15 +48,16 @@ from rader_queue.store.models import Checkpoint, EvalQueryResult, EvalResult
 Run = dict[str, dict[str, float]]
 
 
-@dataclass
-class EvalConfig:
+class EvalConfig(StrictConfig):
+    config_label = "EvalConfig"
+
     model: str
     benchmark: str
-    depth: int = 1000
-    hybrid_alpha: float | None = None
-    rerank_k: int = 0
-    rerank_weight: float = 0.5
-    ks: tuple[int, ...] = DEFAULT_KS
+    depth: Annotated[int, Field(ge=1)] = 1000
+    hybrid_alpha: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    rerank_k: Annotated[int, Field(ge=0)] = 0
+    rerank_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    ks: Annotated[tuple[int, ...], Field(strict=False)] = DEFAULT_KS   # stored as a JSON list
     batch_size: int = 32
     query_prefix: str | None = None  # overrides of the checkpoint's own encoding spec
     passage_prefix: str | None = None
@@ -65,20 +69,18 @@ class EvalConfig:
     preset: str | None = None          # recorded only
     precision: str = "bf16"            # GPU encoding: bf16 (fastest), fp16 or fp32 (CPU: fp32)
 
-    def __post_init__(self) -> None:
-        if self.depth < 1:
-            raise ConfigError(f"EvalConfig.depth must be >= 1 (got {self.depth})")
-        if self.hybrid_alpha is not None and not 0.0 <= self.hybrid_alpha <= 1.0:
-            raise ConfigError(f"EvalConfig.hybrid_alpha must be within [0, 1] (got {self.hybrid_alpha})")
-        if self.rerank_k < 0:
-            raise ConfigError(f"EvalConfig.rerank_k must be >= 0 (got {self.rerank_k})")
-        if not 0.0 <= self.rerank_weight <= 1.0:
-            raise ConfigError(f"EvalConfig.rerank_weight must be within [0, 1] (got {self.rerank_weight})")
+    @field_validator("ks")
+    @classmethod
+    def _sorted_ks(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _dense_only_options(self) -> EvalConfig:
         if self.model == "bm25" and self.hybrid_alpha is not None:
-            raise ConfigError("EvalConfig.hybrid_alpha needs a dense model, not bm25")
+            raise ValueError("field 'hybrid_alpha' needs a dense model, not bm25")
         if self.model == "bm25" and self.instructions:
-            raise ConfigError("EvalConfig.instructions apply to (instruction-tuned) dense models, not bm25")
-        self.ks = tuple(sorted(set(int(k) for k in self.ks)))
+            raise ValueError("field 'instructions' applies to (instruction-tuned) dense models, not bm25")
+        return self
 
 
 @dataclass
@@ -186,7 +188,7 @@ def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path 
     """Evaluate, write score files and (``record``) store the results in SQL."""
     started = time.monotonic()
     bench = benchmark or load_benchmark(cfg.benchmark)
-    config: dict[str, Any] = asdict(cfg) | {"benchmark_hash": bench.corpus.content_hash}
+    config: dict[str, Any] = cfg.model_dump(mode="json") | {"benchmark_hash": bench.corpus.content_hash}
     config.pop("model"), config.pop("benchmark")
     if cfg.model == "bm25":
         run = _bm25_run(bench, cfg.depth, cfg.bm25_stopwords)

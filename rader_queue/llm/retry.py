@@ -1,9 +1,10 @@
-"""One retry policy for every model endpoint rader-queue calls (generator and remote embedder).
+"""One retry policy for every model endpoint rader-queue calls (generator and remote embedder),
+run by ``tenacity``.
 
 Retryable: HTTP 5xx, 429, timeouts, connection errors, and replies that parse but carry no
 usable content (``BadReply``; bounded separately). Any other 4xx fails at once. Between tries
-the caller sleeps ``uniform(0, min(cap, base * 2**attempt))`` ("full jitter"), so many workers
-that failed together do not come back together.
+the caller sleeps ``uniform(0, min(cap, base * 2**retry))`` ("full jitter",
+``wait_random_exponential``), so many workers that failed together do not come back together.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from rader_queue.errors import GenerationFailed, ModelError
 from rader_queue.secrets import scrub
@@ -42,10 +43,9 @@ class RetryPolicy:
         return cls(max_retries=settings.llm_max_retries, base_s=settings.llm_backoff_base_s,
                    cap_s=settings.llm_backoff_cap_s, timeout_s=settings.llm_timeout_s)
 
-    def delay(self, retry: int, rng: random.Random | None = None) -> float:
-        """Sleep before retry number ``retry`` (0-based): full jitter under an exponential cap."""
-        ceiling = min(self.cap_s, self.base_s * (2 ** retry))
-        return (rng or random).uniform(0.0, max(0.0, ceiling))
+    def wait(self) -> wait_random_exponential:
+        """The sleep before each retry: full jitter under an exponential cap."""
+        return wait_random_exponential(multiplier=self.base_s, max=self.cap_s)
 
 
 def classify(exc: BaseException) -> str:
@@ -58,6 +58,21 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
         return "retry" if exc.status_code == 429 or exc.status_code >= 500 else "fatal"
     return "fatal"
+
+
+def _retry_decision(policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
+    """Whether to try again after a failed try: retryable errors, and at most
+    ``max_bad_replies`` malformed replies in one call."""
+    bad_replies = 0
+
+    def decide(state: RetryCallState) -> bool:
+        nonlocal bad_replies
+        kind = classify(state.outcome.exception())
+        if kind == "bad_reply":
+            bad_replies += 1
+            return bad_replies <= policy.max_bad_replies
+        return kind == "retry"
+    return decide
 
 
 def describe(exc: BaseException, *secrets: str) -> str:
@@ -79,31 +94,26 @@ async def call_with_retries(fn: Callable[[], Awaitable[T]], policy: RetryPolicy,
 
     Raises ``error_cls`` (``GenerationFailed`` by default) once retries are used up or on a
     non-retryable error; the message names ``what``, the attempts and the last error."""
-    attempts = bad = 0
-    while True:
-        attempts += 1
-        try:
-            async with gate or contextlib.nullcontext():
-                return await asyncio.wait_for(fn(), timeout=policy.timeout_s), attempts
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 — classified below, re-raised as error_cls
-            kind = classify(exc)
-            last = describe(exc, *secrets)
-            if isinstance(exc, TimeoutError) and not str(exc).strip():   # asyncio.wait_for's
-                last = f"TimeoutError: no reply within {policy.timeout_s:g}s"
-            if kind == "bad_reply":
-                bad += 1
-            give_up = (kind == "fatal" or attempts > policy.max_retries
-                       or (kind == "bad_reply" and bad > policy.max_bad_replies))
-            if give_up:
-                # ``from None``: the endpoint's own exception may quote secrets (some servers echo
-                # the API key in a 401) and would be printed with every traceback (worker logs,
-                # Celery's task-retried events in Flower); ``last`` is its scrubbed description.
-                if error_cls is GenerationFailed or issubclass(error_cls, GenerationFailed):
-                    raise error_cls(f"{what} failed", attempts=attempts, last_error=last) from None
-                raise error_cls(f"{what} failed after {attempts} attempt(s): {last}") from None
-            await asyncio.sleep(policy.delay(attempts - 1))
+    attempts = 0
+    try:
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(policy.max_retries + 1),
+                                           wait=policy.wait(), retry=_retry_decision(policy),
+                                           reraise=True):
+            with attempt:
+                attempts = attempt.retry_state.attempt_number
+                async with gate or contextlib.nullcontext():
+                    return await asyncio.wait_for(fn(), timeout=policy.timeout_s), attempts
+    except Exception as exc:  # noqa: BLE001 — the last try's error, re-raised as error_cls
+        last = describe(exc, *secrets)
+        if isinstance(exc, TimeoutError) and not str(exc).strip():   # asyncio.wait_for's
+            last = f"TimeoutError: no reply within {policy.timeout_s:g}s"
+        # ``from None``: the endpoint's own exception may quote secrets (some servers echo the
+        # API key in a 401) and would be printed with every traceback (worker logs, Celery's
+        # task-retried events in Flower); ``last`` is its scrubbed description.
+        if issubclass(error_cls, GenerationFailed):
+            raise error_cls(f"{what} failed", attempts=attempts, last_error=last) from None
+        raise error_cls(f"{what} failed after {attempts} attempt(s): {last}") from None
+    raise AssertionError("unreachable: tenacity either returns or re-raises")
 
 
 class Stopwatch:

@@ -1,23 +1,18 @@
-"""Chat prompts of the MCTS actions, built from the text files in ``rader_queue/mcts/prompts``.
-
-Each prompt file holds a system part (instruction and short few-shot examples) and, after a
-``---- user ----`` line, a user template with ``{{name}}`` slots. Slots are filled in one
-pass, so braces or slot-like text inside a question are left alone.
+"""Chat prompts of the MCTS actions, built from the text files in ``rader_queue/mcts/prompts``
+(format and rendering: :mod:`rader_queue.prompt_files`; question and step text is inserted
+literally, never read as template syntax).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 
 from rader_queue.errors import ConfigError
 from rader_queue.mcts.nodes import NodeType, PathContext
 from rader_queue.mcts.parsers import clean_step
+from rader_queue.prompt_files import ChatPrompt, load_prompt
 
 PROMPT_NAMES = ("ost", "crs", "query_generation", "theorem_summary", "self_reflection", "answer_equivalence")
-USER_MARKER = "---- user ----"
 NO_STEPS = "(none)"
 
 # Stop sequences: the few-shot examples start with "Example" and "Problem:" lines. OST stops at
@@ -29,40 +24,11 @@ STOP_SUMMARY = ["\n\n", "\nTheorem:", "\nExample"]
 STOP_REFLECTION = ["\nProblem:", "\nExample"]
 STOP_EQUIV = ["\n", "Problem:"]
 
-_SLOT = re.compile(r"\{\{(\w+)\}\}")
-
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    """A system text and a user template with ``{{slot}}`` placeholders."""
-
-    name: str
-    system: str
-    user: str
-
-    @property
-    def slots(self) -> set[str]:
-        return set(_SLOT.findall(self.user))
-
-    def messages(self, **values: str) -> list[dict[str, str]]:
-        """``[system, user]`` chat messages with every slot filled."""
-        missing = self.slots - set(values)
-        if missing:
-            raise ConfigError(f"prompt {self.name!r} needs values for {sorted(missing)}")
-        user = _SLOT.sub(lambda m: str(values[m.group(1)]), self.user)
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
-
-
-@lru_cache(maxsize=None)
-def load_template(name: str) -> PromptTemplate:
+def load_template(name: str) -> ChatPrompt:
     """The packaged prompt ``name`` (one of ``PROMPT_NAMES``)."""
     if name not in PROMPT_NAMES:
         raise ConfigError(f"unknown prompt {name!r}; known: {', '.join(PROMPT_NAMES)}")
-    text = (resources.files("rader_queue.mcts") / "prompts" / f"{name}.txt").read_text(encoding="utf-8")
-    if USER_MARKER not in text:
-        raise ConfigError(f"prompt file {name}.txt lacks the {USER_MARKER!r} line")
-    system, user = text.split(USER_MARKER, 1)
-    return PromptTemplate(name, system.strip(), user.strip())
+    return load_prompt(f"mcts/prompts/{name}.txt")
 
 
 def render_steps(ctx: PathContext) -> str:

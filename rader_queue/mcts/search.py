@@ -106,7 +106,7 @@ class _Search:
             await self._rollout(rollout_id)
         finals = [FinalSolution(n.node_id, n.rollout_id, n.type, float(n.value or 0.0))
                   for n in self.nodes if n.valid_leaf]
-        return SearchResult(self.question, self.config.to_dict(), self.nodes, self.rollout_solutions,
+        return SearchResult(self.question, self.config.model_dump(), self.nodes, self.rollout_solutions,
                             finals, self.judgements, self.retrievals)
 
     async def _rollout(self, rollout_id: int) -> None:

@@ -1,19 +1,20 @@
 """Options of the extraction / query-generation / query-judge stages, and the stable ids and
 seeds they derive.
 
-The options travel in each job's payload (``QuerygenOptions.to_dict()``) and are recorded with
+The options travel in each job's payload (``QuerygenOptions.model_dump(mode="json")``) and are recorded with
 every dataset built from the rows, so a dataset says which trajectories it was cut from."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from rader_queue.errors import ConfigError, InputError
+from pydantic import ConfigDict, Field, field_validator
+
+from rader_queue.config_model import StrictConfig
+from rader_queue.errors import InputError
 
 QUERY_TYPES: tuple[str, ...] = ("qcot", "qquestion", "qllmq", "qlexical")
 STATIC_TYPES: tuple[str, ...] = ("qcot", "qquestion")     # written by the extract job, no LLM
@@ -36,8 +37,7 @@ def parse_types(types: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(t for t in QUERY_TYPES if t in wanted)
 
 
-@dataclass(frozen=True)
-class QuerygenOptions:
+class QuerygenOptions(StrictConfig):
     """How trajectories become query rows.
 
     ``min_reward``: only trajectories whose terminal reward is at least this (``None``: every
@@ -47,17 +47,22 @@ class QuerygenOptions:
     hurts contrastive training more than a missing one.
     """
 
-    types: tuple[str, ...] = QUERY_TYPES
+    model_config = ConfigDict(frozen=True)
+    config_label = "querygen option"
+
+    # stored payloads hold JSON lists: the tuples accept them
+    types: Annotated[tuple[str, ...], Field(strict=False)] = QUERY_TYPES
     min_reward: float | None = 1.0
     judge: bool = False
     seed: int | None = None                 # None: the run's MCTS seed
     unparsed_as_negative: bool = False
-    max_overlap: float | None = 0.6         # qllmq: share of query words found in the theorem;
+    max_overlap: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.6
+                                            # qllmq: share of query words found in the theorem;
                                             # None: no overlap filter (the paper has none)
-    lexical_top: int = 20                   # qlexical round trip: BM25 rank of the theorem
-    lexical_bm25_ranks: tuple[int, int] = (31, 50)
-    lexical_bm25_samples: int = 10
-    lexical_dense_top: int = 10             # 0: no dense negatives for qlexical
+    lexical_top: Annotated[int, Field(ge=1)] = 20   # qlexical round trip: BM25 rank of the theorem
+    lexical_bm25_ranks: Annotated[tuple[int, int], Field(strict=False)] = (31, 50)
+    lexical_bm25_samples: Annotated[int, Field(ge=0)] = 10
+    lexical_dense_top: Annotated[int, Field(ge=0)] = 10   # 0: no dense negatives for qlexical
     temperature: float = 0.8
     lexical_temperature: float = 1.0
     top_p: float = 0.95
@@ -65,15 +70,20 @@ class QuerygenOptions:
     judge_max_tokens: int = 120
     max_theorem_chars: int = 1500
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "types", parse_types(self.types))
-        lo, hi = self.lexical_bm25_ranks
+    @field_validator("types", mode="before")
+    @classmethod
+    def _canonical_types(cls, value: object) -> tuple[str, ...]:
+        """``"qcot,qllmq"`` or a list → canonical order; unknown types raise InputError (field
+        'types'), as the command line's ``--types`` does."""
+        return parse_types(value)  # type: ignore[arg-type]
+
+    @field_validator("lexical_bm25_ranks")
+    @classmethod
+    def _ordered_ranks(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
         if not 1 <= lo <= hi:
-            raise ConfigError(f"lexical_bm25_ranks must be 1 <= low <= high, got {lo}-{hi}")
-        if self.lexical_top < 1 or self.lexical_bm25_samples < 0 or self.lexical_dense_top < 0:
-            raise ConfigError("lexical_top must be >= 1 and the negative counts >= 0")
-        if self.max_overlap is not None and not 0.0 < self.max_overlap <= 1.0:
-            raise ConfigError("max_overlap must be in (0, 1] or None (no overlap filter)")
+            raise ValueError("must be 1 <= low <= high")
+        return value
 
     @property
     def variant(self) -> str:
@@ -81,24 +91,6 @@ class QuerygenOptions:
         if self.min_reward is None:
             return ":all-rewards"
         return "" if self.min_reward == 1.0 else f":min-reward={self.min_reward:g}"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["types"], out["lexical_bm25_ranks"] = list(self.types), list(self.lexical_bm25_ranks)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> QuerygenOptions:
-        data = dict(data or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ConfigError(f"unknown querygen option(s): {', '.join(sorted(unknown))}")
-        if "types" in data:
-            data["types"] = tuple(data["types"])
-        if "lexical_bm25_ranks" in data:
-            data["lexical_bm25_ranks"] = tuple(data["lexical_bm25_ranks"])
-        return cls(**data)
 
 
 def run_seed(run_config: dict[str, Any], options: QuerygenOptions) -> int:

@@ -1,16 +1,15 @@
 """Prompts of the query-generation and query-judge stages (``rader_queue/querygen/prompts``),
-in the same file format as the MCTS prompts: a system part, a ``---- user ----`` line, and a
-user template with ``{{slot}}`` placeholders. Reply parsing lives here too."""
+in the same file format and through the same loader as the MCTS prompts
+(:mod:`rader_queue.prompt_files`). Reply parsing lives here too."""
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from importlib import resources
 
 from rader_queue.errors import ConfigError
 from rader_queue.mcts.parsers import labelled_query, parse_verdict
-from rader_queue.mcts.prompting import NO_STEPS, USER_MARKER, PromptTemplate, clean_theorem_text
+from rader_queue.mcts.prompting import NO_STEPS, clean_theorem_text
+from rader_queue.prompt_files import ChatPrompt, load_prompt
 from rader_queue.retrieval.bm25 import tokenize
 from rader_queue.retrieval.corpus import Doc
 
@@ -18,15 +17,10 @@ PROMPTS = ("qllmq", "qlexical", "query_judge")
 STOP = ["\nExample", "\nProblem:", "\nTheorem:"]
 
 
-@lru_cache(maxsize=None)
-def template(name: str) -> PromptTemplate:
+def template(name: str) -> ChatPrompt:
     if name not in PROMPTS:
         raise ConfigError(f"unknown querygen prompt {name!r}; known: {', '.join(PROMPTS)}")
-    text = (resources.files("rader_queue.querygen") / "prompts" / f"{name}.txt").read_text(encoding="utf-8")
-    if USER_MARKER not in text:
-        raise ConfigError(f"prompt file {name}.txt lacks the {USER_MARKER!r} line")
-    system, user = text.split(USER_MARKER, 1)
-    return PromptTemplate(name, system.strip(), user.strip())
+    return load_prompt(f"querygen/prompts/{name}.txt")
 
 
 def theorem_text(doc: Doc, max_chars: int) -> str:

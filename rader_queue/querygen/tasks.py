@@ -40,7 +40,7 @@ def job_row(stage: str, run_id: int, problem_id: int, source_id: str, options: Q
             query_type: str | None = None) -> dict[str, Any]:
     """The jobs row of one querygen-stage job (idempotency key per run, problem (, type))."""
     parts = [run_id, source_id] + ([query_type] if query_type else [])
-    payload: dict[str, Any] = {"options": options.to_dict()}
+    payload: dict[str, Any] = {"options": options.model_dump(mode="json")}
     if query_type:
         payload["query_type"] = query_type
     return {"run_id": run_id, "problem_id": problem_id, "stage": stage,
@@ -51,7 +51,7 @@ def job_row(stage: str, run_id: int, problem_id: int, source_id: str, options: Q
 def _options(ctx: JobContext) -> QuerygenOptions:
     if ctx.problem_id is None or ctx.run_id is None:
         raise TaskFailed(f"job {ctx.job_id} has no problem attached")
-    return QuerygenOptions.from_dict(ctx.payload.get("options"))
+    return QuerygenOptions.model_validate(ctx.payload.get("options") or {})
 
 
 def _judge_jobs(session: Session, ctx: JobContext, options: QuerygenOptions,

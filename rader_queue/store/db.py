@@ -20,7 +20,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rader_queue.errors import StoreError
-from rader_queue.secrets import redact_url
 from rader_queue.settings import get_settings
 
 _engines: dict[str, Engine] = {}
@@ -78,7 +77,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     except OperationalError as exc:
         session.rollback()
         raise StoreError(f"SQL store unreachable or refused the write "
-                         f"({redact_url(str(session.bind.url))}): {exc.orig}") from exc
+                         f"({session.bind.url.render_as_string(hide_password=True)}): {exc.orig}") from exc
     except BaseException:
         session.rollback()
         raise
@@ -197,8 +196,8 @@ def require_schema(url: str | None = None) -> None:
     try:
         tables = set(inspect(engine).get_table_names())
     except OperationalError as exc:
-        raise StoreError(f"cannot reach the SQL store at {redact_url(str(engine.url))}: "
+        raise StoreError(f"cannot reach the SQL store at {engine.url.render_as_string(hide_password=True)}: "
                          f"{exc.orig}") from exc
     if "jobs" not in tables:
-        raise StoreError(f"the SQL store at {redact_url(str(engine.url))} has no schema yet: "
+        raise StoreError(f"the SQL store at {engine.url.render_as_string(hide_password=True)} has no schema yet: "
                          "run `rader-queue db upgrade`")

@@ -12,7 +12,6 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 
 from rader_queue.errors import SchemaError, StoreError
-from rader_queue.secrets import redact_url
 
 
 def code_heads(url: str | None = None) -> set[str]:
@@ -68,7 +67,7 @@ def check_schema(url: str | None = None) -> None:
 
     require_schema(url)
     engine = engine_for(url)
-    where = redact_url(str(engine.url))
+    where = engine.url.render_as_string(hide_password=True)
     try:
         have = db_revisions(url)
         columns = _columns(engine)

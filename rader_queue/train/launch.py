@@ -49,12 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch.distributed as dist
 
-        from rader_queue.train.config import TrainConfig
+        from rader_queue.settings import get_settings
+        from rader_queue.train.config import TrainConfig, encoding_defaults
         from rader_queue.train.loss import world
         from rader_queue.train.trainer import init_distributed, train
 
         run = load_run(args.config)
-        cfg = TrainConfig.from_dict(run.get("train", {}))
+        cfg = TrainConfig.model_validate({**encoding_defaults(get_settings()), **run.get("train", {})})
         init_distributed()
         rank, _ = world()
         if run.get("name") and rank == 0:

@@ -51,7 +51,7 @@ def run_training(cfg: TrainConfig, dataset: str, output_dir: str | Path, *, name
                  flush_every: int = 10) -> dict[str, Any]:
     """Train, save and record; returns a JSON-able summary (checkpoint id, paths, losses)."""
     path, dataset_id = dataset_file(db_url, dataset)
-    config = cfg.to_dict() | {"dataset": str(dataset), "output_dir": str(output_dir)}
+    config = cfg.model_dump() | {"dataset": str(dataset), "output_dir": str(output_dir)}
     ckpt_id = records.start_checkpoint(db_url, name, base_model=cfg.base_model, config=config,
                                        dataset_id=dataset_id)
     buffer: list[tuple[int, float, float]] = []

@@ -309,4 +309,4 @@ def _save(model, tokenizer, output_dir, cfg, engine, rank, result: TrainResult) 
         if rank == 0:
             paths = save_trained(model, tokenizer, output_dir, cfg, merged=cfg.save_merged)
             result.adapter_path, result.merged_path = paths["adapter_path"], paths["merged_path"]
-            Path(output_dir, "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            Path(output_dir, "train_config.json").write_text(cfg.model_dump_json(indent=2))

@@ -209,7 +209,7 @@ def build_dataset(run_name: str, name: str, options: BuildOptions | None = None,
             "dense_top": options.dense_top, "content_hash": digest, "stats": stats,
             "negatives_per_row": {str(k): v for k, v in histogram.items()},
             "negative_sources": sources, "preset": options.preset,
-            "querygen": [querygen.to_dict()] if querygen else _querygen_options(session, run_id)},
+            "querygen": [querygen.model_dump(mode="json")] if querygen else _querygen_options(session, run_id)},
             counts, run_id)
         path = out_dir / f"{name}-v{dataset.version}.jsonl"
         export.write_atomic(path, data)

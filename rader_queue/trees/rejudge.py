@@ -53,7 +53,7 @@ def rejudge_problem(ctx: JobContext) -> Outcome:
     ledger = Ledger()
     generator = Generator(get_settings(), base_url=base_url, model=model).bind(
         ledger=ledger, run_id=ctx.run_id, problem_id=ctx.problem_id)
-    config = MCTSConfig.from_dict(ctx.run_config.get("mcts", {}))
+    config = MCTSConfig.model_validate(ctx.run_config.get("mcts") or {})
     policy = LLMPolicy(generator, corpus, ctx.gold_answer or "?", config, stage="judge")
 
     async def judge_all() -> list[dict[str, Any]]:

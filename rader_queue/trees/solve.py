@@ -20,7 +20,7 @@ log = logging.getLogger("rader_queue.mcts")
 def solve_problem(ctx: JobContext) -> Outcome:
     if not ctx.problem_text or ctx.problem_id is None:
         raise TaskFailed(f"job {ctx.job_id} has no problem attached")
-    config = MCTSConfig.from_dict(ctx.run_config.get("mcts", {}))
+    config = MCTSConfig.model_validate(ctx.run_config.get("mcts") or {})
     kind = ctx.run_config.get("retriever", "dense")
     theorems = resources.retriever(ctx.run_config.get("corpus", "theoremqa"), kind,
                                    float(ctx.run_config.get("hybrid_alpha", 0.5)))

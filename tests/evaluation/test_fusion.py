@@ -154,8 +154,8 @@ def test_unreadable_ratings_leave_the_ranking_unchanged(tmp_path, bright_dir, ev
 
     with simulated_server(free_port(), time_scale=0.01) as url:
         gen = Generator(Settings(llm_base_url=url, llm_model="sim", llm_cache=False))
-        plain = run_eval(EvalConfig("bm25", str(bright_dir), depth=6), out_dir=tmp_path, record=False)
-        reranked = run_eval(EvalConfig("bm25", str(bright_dir), depth=6, rerank_k=4),
+        plain = run_eval(EvalConfig(model="bm25", benchmark=str(bright_dir), depth=6), out_dir=tmp_path, record=False)
+        reranked = run_eval(EvalConfig(model="bm25", benchmark=str(bright_dir), depth=6, rerank_k=4),
                             out_dir=tmp_path, record=False, generator=gen)
     ratings = json.loads((Path(reranked.score_path).parent / "llm_ratings.json").read_text())
     assert {q: len(r) for q, r in ratings.items()} == {"q1": 4, "q2": 4, "q3": 4}

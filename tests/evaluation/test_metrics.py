@@ -143,7 +143,7 @@ def test_excluded_ids_never_reach_the_score_file(bright_dir, tmp_path, eval_env)
     results = json.loads((Path(outcome.score_path).parent / "results.json").read_text())
     assert results["per_query"] == outcome.per_query
     # and the metrics are those of the written run
-    again = evaluate(bench.qrels, written, ks=EvalConfig("bm25", "x").ks, excluded=bench.excluded)
+    again = evaluate(bench.qrels, written, ks=EvalConfig(model="bm25", benchmark="x").ks, excluded=bench.excluded)
     assert again.aggregate == pytest.approx(outcome.metrics, abs=1e-12)
     assert outcome.per_query["q1"]["recip_rank"] == 1.0             # pyth, once self-q1 is gone
 

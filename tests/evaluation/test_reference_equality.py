@@ -48,7 +48,7 @@ def test_base_minilm_equals_sentence_transformers(long_bright, tmp_path, rader_e
 
     assert native_max_len("all-MiniLM-L6-v2") == 256
     bench = load_benchmark(str(long_bright))
-    outcome = run_eval(EvalConfig("all-MiniLM-L6-v2", str(long_bright), depth=10), out_dir=tmp_path,
+    outcome = run_eval(EvalConfig(model="all-MiniLM-L6-v2", benchmark=str(long_bright), depth=10), out_dir=tmp_path,
                        record=False)
     ours = json.loads(Path(outcome.score_path).read_text())
     st = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
@@ -61,7 +61,7 @@ def test_base_minilm_equals_sentence_transformers(long_bright, tmp_path, rader_e
         assert [d for d, _ in got] == [d for d, _ in ref], qid
         assert np.allclose([s for _, s in got], [s for _, s in ref], atol=1e-4)
     # cut at 512 tokens instead, the padded documents embed differently
-    longer = run_eval(EvalConfig("all-MiniLM-L6-v2", str(long_bright), depth=10, passage_max_len=512),
+    longer = run_eval(EvalConfig(model="all-MiniLM-L6-v2", benchmark=str(long_bright), depth=10, passage_max_len=512),
                       out_dir=tmp_path, record=False)
     assert longer.config_hash != outcome.config_hash
     assert json.loads(Path(longer.score_path).read_text()) != ours
@@ -71,7 +71,7 @@ def test_bm25_without_stopwords_equals_plain_rank_bm25(tmp_path, rader_env):
     from rank_bm25 import BM25Okapi
 
     bench = load_benchmark(str(FIXTURE))
-    outcome = run_eval(EvalConfig("bm25", str(FIXTURE), depth=10), out_dir=tmp_path, record=False)
+    outcome = run_eval(EvalConfig(model="bm25", benchmark=str(FIXTURE), depth=10), out_dir=tmp_path, record=False)
     ours = json.loads(Path(outcome.score_path).read_text())
     plain = BM25Okapi([tokenize(d.full_text, stopwords=False) for d in bench.docs])
     for qid, query in bench.queries.items():
@@ -80,15 +80,15 @@ def test_bm25_without_stopwords_equals_plain_rank_bm25(tmp_path, rader_env):
         got = sorted(ours[qid].items(), key=lambda kv: -kv[1])
         assert [d for d, _ in got] == [d for d, _ in ref], qid
         assert np.allclose([s for _, s in got], [s for _, s in ref], atol=1e-9)
-    with_stop = run_eval(EvalConfig("bm25", str(FIXTURE), depth=10, bm25_stopwords=True),
+    with_stop = run_eval(EvalConfig(model="bm25", benchmark=str(FIXTURE), depth=10, bm25_stopwords=True),
                          out_dir=tmp_path, record=False)
     assert json.loads(Path(with_stop.score_path).read_text()) != ours
 
 
 def test_bright_instructions_reach_the_queries():
     bench = load_benchmark(str(FIXTURE))
-    plain = query_texts(bench, EvalConfig("x", "y"))
-    instructed = query_texts(bench, EvalConfig("x", "y", instructions=True))
+    plain = query_texts(bench, EvalConfig(model="x", benchmark="y"))
+    instructed = query_texts(bench, EvalConfig(model="x", benchmark="y", instructions=True))
     assert plain == list(bench.queries.values())
     assert all(q.startswith("Instruct: Given a Math problem, retrieve relevant theorems") and q.endswith(p)
                for q, p in zip(instructed, plain))

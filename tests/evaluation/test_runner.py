@@ -89,9 +89,9 @@ def test_hybrid_in_the_runner_fuses_the_dense_and_bm25_runs(bright_dir, tmp_path
         out = run_eval(cfg, out_dir=tmp_path, record=False)
         return out, json.loads(Path(out.score_path).read_text())
 
-    _, dense = scores(EvalConfig("all-MiniLM-L6-v2", str(bright_dir)))
-    _, bm25 = scores(EvalConfig("bm25", str(bright_dir)))
-    outcome, hybrid = scores(EvalConfig("all-MiniLM-L6-v2", str(bright_dir), hybrid_alpha=0.5))
+    _, dense = scores(EvalConfig(model="all-MiniLM-L6-v2", benchmark=str(bright_dir)))
+    _, bm25 = scores(EvalConfig(model="bm25", benchmark=str(bright_dir)))
+    outcome, hybrid = scores(EvalConfig(model="all-MiniLM-L6-v2", benchmark=str(bright_dir), hybrid_alpha=0.5))
     expected = hybrid_run(dense, bm25, 0.5)
     assert set(hybrid) == set(expected) == {"q1", "q2", "q3"}
     for example in EXAMPLES:
@@ -125,11 +125,11 @@ def test_llm_rerank_with_the_embedded_smollm2(bright_dir, tmp_path, eval_env):
     from .conftest import DOCUMENTS, EXAMPLES
 
     k, w = 3, 0.6
-    plain = run_eval(EvalConfig("bm25", str(bright_dir), depth=5), out_dir=tmp_path, record=False)
+    plain = run_eval(EvalConfig(model="bm25", benchmark=str(bright_dir), depth=5), out_dir=tmp_path, record=False)
     with embedded_server(port=0, n_ctx=2048) as server:
         tap = Tap(Generator(Settings(llm_base_url=server.base_url, llm_model=server.model,
                                      llm_cache=False, llm_timeout_s=120, llm_max_retries=1)))
-        reranked = run_eval(EvalConfig("bm25", str(bright_dir), depth=5, rerank_k=k,
+        reranked = run_eval(EvalConfig(model="bm25", benchmark=str(bright_dir), depth=5, rerank_k=k,
                                        rerank_weight=w), out_dir=tmp_path, record=False,
                             generator=tap)
     before = json.loads(Path(plain.score_path).read_text())

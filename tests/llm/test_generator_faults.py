@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from rader_queue.errors import ConfigError, GenerationFailed
+from rader_queue.errors import ConfigError, GenerationFailed, ModelError
 from rader_queue.ports import free_port
 from rader_queue.llm.generator import Generator
 from rader_queue.llm.ledger import Ledger
-from rader_queue.llm.retry import RetryPolicy
+from rader_queue.llm.retry import BadReply, RetryPolicy, call_with_retries
 from rader_queue.settings import Settings
 from tests.llm.fake_server import FakeServer
 
@@ -107,9 +108,38 @@ def test_in_flight_is_bounded_and_views_share_state():
 
 
 def test_backoff_is_full_jitter_and_capped():
-    policy = RetryPolicy(base_s=1.0, cap_s=4.0)
-    delays = [policy.delay(10) for _ in range(200)]
-    assert max(delays) <= 4.0 and min(delays) < 1.0
+    wait = RetryPolicy(base_s=1.0, cap_s=4.0).wait()
+    late = [wait(SimpleNamespace(attempt_number=11)) for _ in range(200)]
+    assert max(late) <= 4.0 and min(late) < 1.0                  # capped, jittered down to ~0
+    first = [wait(SimpleNamespace(attempt_number=1)) for _ in range(200)]
+    assert max(first) <= 1.0 and max(first) > 0.5                # base × 2**0 before the 1st retry
+
+
+def test_bad_replies_are_bounded_within_the_retries():
+    calls = []
+
+    async def malformed():
+        calls.append(1)
+        raise BadReply("no choices")
+
+    policy = RetryPolicy(max_retries=5, base_s=0.001, cap_s=0.001, max_bad_replies=1)
+    with pytest.raises(GenerationFailed) as info:
+        run(call_with_retries(malformed, policy, what="test call"))
+    assert len(calls) == 2 and info.value.attempts == 2 and "BadReply: no choices" in str(info.value)
+
+
+def test_other_errors_are_not_retried_and_keep_their_message():
+    calls = []
+
+    async def broken():
+        calls.append(1)
+        raise KeyError("sk-test-secret-key")
+
+    with pytest.raises(ModelError, match=r"after 1 attempt\(s\): KeyError") as info:
+        run(call_with_retries(broken, RetryPolicy(), what="embedding", error_cls=ModelError,
+                              secrets=("sk-test-secret-key",)))
+    assert len(calls) == 1 and "sk-test-secret-key" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 def test_missing_endpoint_is_a_config_error():

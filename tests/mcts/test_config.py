@@ -1,6 +1,8 @@
+import json
 import math
 
 import pytest
+from pydantic import ValidationError
 
 from rader_queue.errors import ConfigError
 from rader_queue.mcts import MCTSConfig
@@ -26,8 +28,8 @@ def test_qg_budget_explicit_and_derived():
 
 def test_round_trip():
     cfg = MCTSConfig(rollouts=3, weight_scheduler="exp", format_reward=True, qg_budget=2)
-    assert MCTSConfig.from_dict(cfg.to_dict()) == cfg
-    assert MCTSConfig.from_dict({"exploration_weight": 1}).exploration_weight == 1.0
+    assert MCTSConfig.model_validate(cfg.model_dump()) == cfg
+    assert MCTSConfig.model_validate({"exploration_weight": 1}).exploration_weight == 1.0
 
 
 @pytest.mark.parametrize("data, field", [
@@ -45,7 +47,7 @@ def test_round_trip():
 ])
 def test_validation_names_the_field(data, field):
     with pytest.raises(ConfigError, match=field):
-        MCTSConfig.from_dict(data)
+        MCTSConfig.model_validate(data)
 
 
 def test_schedulers():
@@ -60,3 +62,37 @@ def test_schedulers():
     assert exp.exploration_weight_at(5) == pytest.approx(2.0 * math.sqrt(0.1))
     assert exp.exploration_weight_at(10) == pytest.approx(0.2)
     assert MCTSConfig(rollouts=1, weight_scheduler="lin").exploration_weight_at(0) == 2.0
+
+
+# A ``runs.config["mcts"]`` value as stored before the configuration became a pydantic model.
+STORED = {"rollouts": 4, "max_depth": 6, "ost_samples": 2, "crs_samples": 4, "qg_budget": None, "top_k": 5,
+          "exploration_weight": 2, "weight_scheduler": "lin", "enable_subquestion": False,
+          "enable_reanswer": False, "enable_rephrase": False, "subquestion_samples": 3, "enable_qg": True,
+          "self_reflection": True, "llm_candidate_theorems": True, "max_candidate_theorems": 8,
+          "reward_mode": "gold", "llm_judge_fallback": False, "format_reward": False, "temperature": 0.8,
+          "top_p": 0.95, "max_tokens_ost": 256, "max_tokens_crs": 1024, "max_tokens_qg": 1024,
+          "max_tokens_summary": 512, "max_tokens_reflection": 200, "max_tokens_equiv": 20,
+          "max_theorem_chars": 1500, "seed": 7, "reflection_temperature": 0.8}
+
+
+def test_a_stored_config_still_loads():
+    cfg = MCTSConfig.model_validate(STORED)
+    assert (cfg.rollouts, cfg.weight_scheduler, cfg.seed) == (4, "lin", 7)
+    assert isinstance(cfg.exploration_weight, float) and cfg.model_dump() == STORED
+    assert MCTSConfig.model_validate_json(json.dumps(STORED)) == cfg
+    older = {k: v for k, v in STORED.items() if k != "reflection_temperature"}   # before that field
+    assert MCTSConfig.model_validate(older).reflection_temperature == 0.8
+
+
+def test_frozen_and_errors_are_config_errors():
+    cfg = MCTSConfig()
+    with pytest.raises(ValidationError):
+        cfg.rollouts = 3
+    with pytest.raises(ConfigError, match="'temperature'.*less than or equal to 2"):
+        MCTSConfig(temperature=2.5)
+    with pytest.raises(ConfigError, match="'temperature'"):
+        MCTSConfig.model_validate({"temperature": float("nan")})
+    with pytest.raises(ConfigError, match="valid dictionary"):
+        MCTSConfig.model_validate("rollouts=3")
+    with pytest.raises(ConfigError, match="'rollouts'.*'top_k'"):
+        MCTSConfig.model_validate({"rollouts": 0, "top_k": 0})            # every bad field is named

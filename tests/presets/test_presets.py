@@ -65,7 +65,7 @@ def test_every_preset_builds_valid_configs():
         s = preset.search
         MCTSConfig(rollouts=s.rollouts, max_depth=s.max_depth, temperature=s.temperature,
                    reflection_temperature=s.reflection_temperature, top_p=s.top_p)
-        TrainConfig.from_dict(train_values(preset.name, {}, {}, base_given=False))
+        TrainConfig.model_validate(train_values(preset.name, {}, {}, base_given=False))
         QuerygenOptions(max_overlap=preset.dataset.max_overlap, lexical_top=preset.dataset.lexical_top)
     with pytest.raises(ConfigError, match="unknown preset"):
         get_preset("paper")

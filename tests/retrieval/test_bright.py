@@ -71,7 +71,7 @@ def test_fixture_as_eval_benchmark(bright_env, tmp_path, rader_env):
         assert bench.excluded["TheoremQA_2"] == ["Pythagoras_Theorem"]
     # The search's own BM25 tokenizer (stop words dropped); eval's default since the reference
     # parity work is plain rank_bm25 over every token, where "the"/"of" swamp a 40-doc corpus.
-    outcome = run_eval(EvalConfig("bm25", str(FIXTURE), depth=10, bm25_stopwords=True),
+    outcome = run_eval(EvalConfig(model="bm25", benchmark=str(FIXTURE), depth=10, bm25_stopwords=True),
                        out_dir=tmp_path, record=False)
     run = json.loads(Path(outcome.score_path).read_text())
     assert "Pythagoras_Theorem" not in run["TheoremQA_2"]

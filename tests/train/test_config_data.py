@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rader_queue.errors import ConfigError, InputError
-from rader_queue.train.config import TrainConfig
+from rader_queue.train.config import TrainConfig, encoding_defaults
 from rader_queue.train.data import Collator, GroupDataset, parse_row, read_jsonl
 from rader_queue.train.model import load_tokenizer
 
@@ -17,13 +17,45 @@ def test_defaults_follow_recipe_and_settings(monkeypatch):
     monkeypatch.setenv("RADER_PASSAGE_PREFIX", "Passage: ")
     get_settings.cache_clear()
     try:
-        cfg = TrainConfig()
+        plain = TrainConfig()           # explicit defaults: no hidden read of the environment
+        cfg = TrainConfig.model_validate({**encoding_defaults(get_settings()), "lora_r": 8})
     finally:
         get_settings.cache_clear()
-    assert (cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.temperature) == (16, 64, 0.1, 0.01)
-    assert cfg.query_max_len >= 512  # long CoT queries are not cut to 32 tokens
-    assert (cfg.query_prefix, cfg.passage_prefix) == ("Query: ", "Passage: ")
-    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert (plain.lora_r, plain.lora_alpha, plain.lora_dropout, plain.temperature) == (16, 64, 0.1, 0.01)
+    assert plain.query_max_len >= 512  # long CoT queries are not cut to 32 tokens
+    assert (plain.query_prefix, plain.passage_prefix, plain.pooling) == ("", "", "mean")
+    assert (cfg.query_prefix, cfg.passage_prefix, cfg.lora_r) == ("Query: ", "Passage: ", 8)
+    assert TrainConfig.model_validate(cfg.model_dump()) == cfg
+
+
+def test_the_settings_defaults_are_the_models_defaults():
+    from rader_queue.settings import Settings
+
+    assert encoding_defaults(Settings()) == {k: getattr(TrainConfig(), k) for k in encoding_defaults(Settings())}
+
+
+def test_a_stored_config_still_loads():
+    """A ``checkpoints.config`` row written before the configuration became a pydantic model."""
+    stored = {"base_model": "all-MiniLM-L6-v2", "kind": "biencoder", "lora": True, "lora_r": 16,
+              "lora_alpha": 64, "lora_dropout": 0.1, "lora_target_modules": None, "temperature": 0.01,
+              "train_group_size": 12, "pooling": "mean", "normalize": True, "query_prefix": "",
+              "passage_prefix": "", "append_eos": None, "query_max_len": 512, "passage_max_len": 512,
+              "pad_to_multiple_of": 16, "per_device_batch_size": 8, "gradient_accumulation_steps": 1,
+              "learning_rate": 0.0001, "weight_decay": 0.0, "max_grad_norm": 1.0, "warmup_steps": None,
+              "warmup_ratio": 0.1, "epochs": 1, "max_steps": 2, "gradient_checkpointing": False,
+              "dataloader_workers": 0, "dropout": None, "bf16": "auto", "seed": 42, "deepspeed": None,
+              "save_merged": True, "logging_steps": 1, "trainable_last_layers": None,
+              "attn_implementation": None, "preset": None}
+    cfg = TrainConfig.model_validate(stored)
+    assert cfg.max_steps == 2 and cfg.epochs == 1.0 and cfg.model_dump() == stored
+    assert {k: stored.get(k) for k in cfg.model_dump()} == cfg.model_dump()   # workers' done check
+
+
+def test_wrong_types_name_the_field():
+    with pytest.raises(ConfigError, match="'lora_r'"):
+        TrainConfig.model_validate({"lora_r": "16"})
+    with pytest.raises(ConfigError, match="valid dictionary"):
+        TrainConfig.model_validate(["lora_r"])
 
 
 @pytest.mark.parametrize("field,value", [
@@ -38,7 +70,7 @@ def test_invalid_values_name_the_field(field, value):
 
 def test_unknown_field_rejected():
     with pytest.raises(ConfigError, match="unknown field"):
-        TrainConfig.from_dict({"learning_rat": 1e-4})
+        TrainConfig.model_validate({"learning_rat": 1e-4})
 
 
 def _row(**over):

@@ -17,10 +17,10 @@ def test_short_train_fits_a_one_row_dataset(tmp_path, tiny_rows):
     from rader_queue.train.data import write_jsonl
 
     one = write_jsonl(tmp_path / "one.jsonl", tiny_rows[:1])
-    fixed = TrainConfig.from_dict(dict(SHORT_TRAIN) | {"max_steps": 2})
+    fixed = TrainConfig.model_validate(dict(SHORT_TRAIN) | {"max_steps": 2})
     with pytest.raises(ConfigError, match="cannot fill one batch of 4"):   # the CI failure
         train(fixed, one, tmp_path / "fixed", save=False)
-    cut = TrainConfig.from_dict(short_train_config(1) | {"max_steps": 2})
+    cut = TrainConfig.model_validate(short_train_config(1) | {"max_steps": 2})
     assert cut.per_device_batch_size == 1
     result = train(cut, one, tmp_path / "cut", save=False)
     assert result.steps == 2 and all(loss == loss for _, loss, _ in result.losses)   # no NaN

@@ -88,7 +88,7 @@ def test_deepspeed_zero2_on_cpu_via_launcher(tmp_path, tiny_jsonl):
     """Two DeepSpeed ZeRO-2 steps in one gloo process, through the multi-GPU entry point.
     (The first run on a machine JIT-builds DeepSpeed's CPU comm op, about a minute.)"""
     run = {"dataset": str(tiny_jsonl), "output_dir": str(tmp_path / "out"),
-           "train": small_config(deepspeed="zero2", max_steps=2).to_dict()}
+           "train": small_config(deepspeed="zero2", max_steps=2).model_dump()}
     path = tmp_path / "run.json"
     path.write_text(json.dumps(run))
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "PYTHONPATH": str(ROOT)}
@@ -109,7 +109,7 @@ def test_two_ranks_train_like_one_with_the_same_global_batch(tmp_path, tiny_json
     exact = dict(dropout=0.0, lora_dropout=0.0, bf16=False, max_steps=3, save_merged=False)
     one = train(small_config(**exact), tiny_jsonl, tmp_path / "one", save=False)
     run = {"dataset": str(tiny_jsonl), "output_dir": str(tmp_path / "two"),
-           "train": small_config(**exact, per_device_batch_size=2, dataloader_workers=1).to_dict()}
+           "train": small_config(**exact, per_device_batch_size=2, dataloader_workers=1).model_dump()}
     path = tmp_path / "run.json"
     path.write_text(json.dumps(run))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

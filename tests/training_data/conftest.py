@@ -108,7 +108,7 @@ def store_scripted_run(corpus_path, *, name: str | None = None, seed: int = 3,
 
     name = name or f"scripted-{uuid.uuid4().hex[:8]}"
     config = MCTSConfig(rollouts=16, max_depth=6, top_k=5, crs_samples=2, seed=seed)
-    run_config = {"mcts": config.to_dict(), "retriever": "bm25", "corpus": str(corpus_path)}
+    run_config = {"mcts": config.model_dump(), "retriever": "bm25", "corpus": str(corpus_path)}
     problems = [Problem(pid, text, GOLD) for pid, text in questions]
     with session_scope() as session:
         run = ensure_run(session, name, "scripted", "test", run_config)
