@@ -1,11 +1,16 @@
 """The async generator client every rader-queue worker uses (OpenAI-compatible chat completions).
 
     gen = Generator(settings)                        # vLLM, llama.cpp server, or Azure OpenAI
+    judge = Generator(settings, endpoint=settings.endpoint_for("judge"))   # RADER_STAGE_ENDPOINTS
     view = gen.bind(ledger=Ledger(), run_id=1, problem_id=7)   # shares client and semaphore
     texts = await view.generate(messages, n=4, stop=["\\n\\n"], seed=1, stage="mcts")
 
-* **Bounded concurrency**: at most ``settings.llm_max_in_flight`` requests in flight per process
-  (one ``asyncio.Semaphore`` shared by every bound view); ``gen.in_flight`` is the live gauge.
+* **Endpoint** (:mod:`rader_queue.llm.endpoints`): base URL, model, key, API flavour,
+  structured-outputs dialect, in-flight bound and cache identity; default: the ``default``
+  endpoint (``RADER_LLM_*``). ``close()`` releases the HTTP client (worker shutdown).
+* **Bounded concurrency**: at most the endpoint's ``max_in_flight`` (``RADER_LLM_MAX_IN_FLIGHT``)
+  requests in flight per generator (one ``asyncio.Semaphore`` shared by every bound view);
+  ``gen.in_flight`` is the live gauge.
 * **Retries** are ours (the openai client's are off): 5xx, 429, timeouts, connection errors and
   malformed replies are retried with capped, fully-jittered exponential backoff; other 4xx fail
   at once. Giving up raises :class:`~rader_queue.errors.GenerationFailed`.
@@ -18,8 +23,9 @@
   (also on failure, with ``error`` set) given to the bound ledger, if any.
 * **Cache** (``settings.llm_cache``): requests with a seed, or at temperature 0, are looked up in
   ``llm_cache`` first; a request without a seed at temperature > 0 is meant to give fresh samples
-  each time, so it is never cached. The key includes the endpoint's base URL; only replies that
-  ended normally (finish reason ``stop``/``length``) are stored.
+  each time, so it is never cached. The key includes the endpoint's identity (its
+  ``cache_name``, else its base URL), so two servers under one model name never share replies;
+  only replies that ended normally (finish reason ``stop``/``length``) are stored.
 * **Reply hygiene** (:mod:`rader_queue.llm.reply`): the body is size-capped from ``max_tokens``
   while it is read; null/empty content is a bad reply (retried, then GenerationFailed); NUL and
   lone surrogates are cleaned; ``usage`` is validated; ``finish_reason`` goes to the ledger.

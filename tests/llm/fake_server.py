@@ -2,7 +2,8 @@
 
 ``mode`` picks its behaviour: ok | one_choice | 500 | 400 | hang | garbage | no_choices |
 unconstrained. A request with a structured-outputs field gets a verdict-shaped reply, except
-in ``unconstrained`` mode (a server that ignores the field). Every request body is recorded in
+in ``unconstrained`` mode (a server that ignores the field); ``/v1/embeddings`` answers each
+input with ``[len(text), 1.0]``. Every request body is recorded in
 ``requests``."""
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ class FakeServer:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     return self.wfile.write(data)
+                if self.path.endswith("/embeddings"):     # a vector from each text's length
+                    data = [{"object": "embedding", "index": i,
+                             "embedding": [float(len(text)), 1.0]}
+                            for i, text in enumerate(body["input"])]
+                    return self._send(200, {"object": "list", "data": data,
+                                            "model": body.get("model"),
+                                            "usage": {"prompt_tokens": 1, "total_tokens": 1}})
                 if mode == "no_choices":
                     return self._send(200, {"id": "x", "object": "chat.completion", "created": 0,
                                             "model": "fake", "choices": []})

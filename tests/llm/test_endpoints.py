@@ -141,3 +141,18 @@ def test_a_generator_used_from_a_new_event_loop_closes_the_old_client():
         assert first is not second and first.is_closed() and not second.is_closed()
         gen.close()
         assert second.is_closed()
+
+
+def test_the_embed_stage_uses_its_endpoint_with_one_client_closed_at_shutdown():
+    with FakeServer("ok") as server:
+        s = Settings(endpoints={"emb": {"base_url": server.base_url, "model": "emb-model"}},
+                     stage_endpoints={"embed": "emb"}, embedder_normalize=False)
+        worker = WorkerContext(s)
+        embedder = worker.embedder()
+        first = embedder.encode(["ab", "abcd"])
+        second = embedder.encode(["abc"])
+        assert first[:, 0].tolist() == [2.0, 4.0] and second[:, 0].tolist() == [3.0]
+        assert [r["model"] for r in server.requests] == ["emb-model", "emb-model"]
+        (client,) = embedder._clients.values()            # one client for both calls
+        worker.close()
+        assert client.is_closed() and not embedder._clients
