@@ -156,3 +156,25 @@ def test_the_embed_stage_uses_its_endpoint_with_one_client_closed_at_shutdown():
         (client,) = embedder._clients.values()            # one client for both calls
         worker.close()
         assert client.is_closed() and not embedder._clients
+
+
+def test_celery_worker_shutdown_closes_the_process_worker_context():
+    from celery import signals
+
+    from rader_queue import context
+    from rader_queue.queue import app  # noqa: F401 - connects the worker signals
+
+    with FakeServer("ok") as server:
+        worker = WorkerContext(Settings(llm_base_url=server.base_url, llm_cache=False))
+        previous = context.install(worker)
+        try:
+            gen = context.current().generator("mcts")
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(gen.generate([{"role": "user", "content": "hi"}], seed=1))
+            client = gen._core._client
+            signals.worker_shutdown.send(sender=None)
+            assert worker.closed and client.is_closed()
+            assert context.current() is not worker          # a new one, from the environment
+            loop.close()
+        finally:
+            context.install(previous)
