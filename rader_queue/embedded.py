@@ -63,17 +63,19 @@ class Outcome:
         return EXIT_JOBS_FAILED if self.failed or self.timed_out else EXIT_OK
 
 
-def use_embedded_settings(database_url: str | None) -> Any:
-    """Point this process at the run's SQLite store (or ``database_url``) and the in-memory
-    broker; returns the rebuilt settings."""
-    from rader_queue.queue import app as app_module
-    from rader_queue.settings import get_settings
+def use_embedded_settings(database_url: str | None, settings: Any = None) -> Any:
+    """``settings`` (default: this process's) pointed at the run's SQLite store (or
+    ``database_url``) and the in-memory broker, installed as this process's settings and the
+    Celery app's; returns them."""
+    from pydantic import SecretStr
 
+    from rader_queue.queue import app as app_module
+    from rader_queue.settings import get_settings, install_settings
+
+    update: dict[str, Any] = {"broker_url": SecretStr("memory://localhost/")}
     if database_url:
-        os.environ["RADER_DATABASE_URL"] = database_url
-    os.environ["RADER_BROKER_URL"] = "memory://localhost/"
-    get_settings.cache_clear()
-    settings = get_settings()
+        update["database_url"] = SecretStr(database_url)
+    settings = install_settings((settings or get_settings()).model_copy(update=update))
     app_module.use_settings(settings)
     return settings
 
@@ -99,10 +101,9 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
     settings = use_embedded_settings(database_url)
     if not settings.llm_base_url:       # the run's config names the model that will serve it
         from rader_queue.llm.embedded_server import MODEL_ALIAS
-        from rader_queue.settings import get_settings
+        from rader_queue.settings import install_settings
 
-        os.environ["RADER_LLM_MODEL"] = MODEL_ALIAS
-        get_settings.cache_clear()
+        install_settings(settings.model_copy(update={"llm_model": MODEL_ALIAS}))
     # 1. every input, before anything slow or anything written
     loaded = load_checked(dataset, split=split, limit=limit, echo=console.print)
     config = build_run_config(rollouts=rollouts, max_depth=max_depth,
@@ -182,15 +183,16 @@ def resume_run(run_name: str, stage: str | None = None) -> int:
 
 
 def start_model_server(stack: ExitStack, n_threads: int | None = None,
-                       engine: str = "llamacpp") -> None:
+                       engine: str = "llamacpp") -> Any:
     """Start the embedded model server (llama.cpp, or vLLM's CPU build) unless an endpoint is
-    configured; its URL goes into the environment (and settings) of this process. The response
-    cache knows the server by its model file, not by its port (a new one every run), so a
-    re-run or a resumed run replays the same model's answers."""
-    from rader_queue.settings import get_settings
+    configured; returns this process's settings, which then name the server as the ``default``
+    endpoint. The response cache knows the server by its model file, not by its port (a new
+    one every run), so a re-run or a resumed run replays the same model's answers."""
+    from rader_queue.settings import get_settings, install_settings
 
-    if get_settings().llm_base_url:
-        return
+    settings = get_settings()
+    if settings.llm_base_url:
+        return settings
     if engine == "vllm":
         from rader_queue.llm.embedded_vllm import vllm_server
 
@@ -204,17 +206,28 @@ def start_model_server(stack: ExitStack, n_threads: int | None = None,
         server = stack.enter_context(embedded_server(port=0, n_threads=n_threads))
         dialect, identity = "llamacpp", f"embedded:llamacpp:{server.gguf.name}"
     _SERVERS.append(server)
-    os.environ["RADER_LLM_BASE_URL"] = server.base_url
-    os.environ["RADER_LLM_MODEL"] = server.model
-    os.environ["RADER_LLM_STRUCTURED_OUTPUTS"] = dialect      # readable verdicts
-    os.environ["RADER_LLM_CACHE_ENDPOINT"] = identity
-    get_settings.cache_clear()
+    return install_settings(settings.model_copy(update={
+        "llm_base_url": server.base_url, "llm_model": server.model,
+        "llm_structured_outputs": dialect,                    # readable verdicts
+        "llm_cache_endpoint": identity}))
 
 
-def start_in_process_worker(stack: ExitStack, concurrency: int = 8) -> None:
+def start_in_process_worker(stack: ExitStack, settings: Any, concurrency: int = 8) -> None:
+    """The Celery worker threads of this process, with a worker context built from ``settings``
+    (its HTTP clients are closed when ``stack`` closes)."""
     from celery.contrib.testing.worker import start_worker
 
+    from rader_queue import context
     from rader_queue.queue import app as app_module
+
+    worker = context.WorkerContext(settings)
+    previous = context.install(worker)
+
+    def close_context() -> None:
+        context.install(previous)
+        worker.close()
+
+    stack.callback(close_context)      # after the worker below has stopped
 
     stack.enter_context(start_worker(app_module.app, pool="threads", concurrency=concurrency,
                                      perform_ping_check=False, loglevel="WARNING",
@@ -234,8 +247,8 @@ def process_run(run_name: str, *, timeout: float, concurrency: int = 8,
     own = stack is None
     stack = stack or ExitStack()
     try:
-        start_model_server(stack, n_threads, engine)
-        start_in_process_worker(stack, concurrency)
+        settings = start_model_server(stack, n_threads, engine)
+        start_in_process_worker(stack, settings, concurrency)
         with session_scope() as session:
             status = run_status(session, run_name)
             run_id = status.run.id

@@ -5,7 +5,9 @@
     RADER_QUEUE_PREFIX   prefix of every Redis key the broker writes (isolates deployments/tests)
     RADER_DATA_DIR       local dataset root (MATH/, MATH500/, GSM8K/, TheoremQA/)
     RADER_CACHE_DIR      on-disk caches (corpus embeddings, BM25 indexes)
-    RADER_LLM_*          generator endpoint (OpenAI-compatible or Azure)
+    RADER_LLM_*          generator endpoint (OpenAI-compatible or Azure): the ``default`` endpoint
+    RADER_ENDPOINTS      more named endpoints (JSON), RADER_STAGE_ENDPOINTS: stage → endpoint
+                         name (rader_queue.llm.endpoints; unmapped stages use ``default``)
     RADER_EMBEDDER_*     embedder: in-process model name/path, or a remote /v1/embeddings URL
     RADER_WATCHDOG_*     worker heartbeat period and stall exit (see rader_queue.queue.watchdog)
     RADER_ANSWER_CHECK_* bound, processes and memory of answer checks (rader_queue.answers.pool)
@@ -19,10 +21,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rader_queue.llm import endpoints as endpoint_map
+from rader_queue.llm.endpoints import Endpoint, EndpointConfig
 from rader_queue.llm.structured import Dialect
+from rader_queue.secrets import redact_url
 
 
 class Settings(BaseSettings):
@@ -127,9 +132,56 @@ class Settings(BaseSettings):
     # a re-run or a resumed run replays the same server's answers, never another endpoint's.
     llm_cache_endpoint: str | None = None
 
+    # --- named endpoints per stage (rader_queue.llm.endpoints) -------------------------------
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    stage_endpoints: dict[str, str] = Field(default_factory=dict)
+
     # --- issue 17: a worker whose queues call the model (mcts, judge, querygen) refuses to
     # start without a reachable generator endpoint (false: start anyway; its jobs then fail)
     worker_require_generator: bool = True
+
+    @model_validator(mode="after")
+    def _check_stage_endpoints(self) -> Settings:
+        endpoint_map.check_stage_map(self.endpoints, self.stage_endpoints)
+        return self
+
+    def endpoint_for(self, stage: str) -> Endpoint:
+        """The endpoint ``stage`` talks to: its entry in ``stage_endpoints``, else ``default``."""
+        if stage not in endpoint_map.ENDPOINT_STAGES:
+            from rader_queue.errors import ConfigError
+
+            raise ConfigError(f"no model stage {stage!r}; stages are "
+                              f"{', '.join(endpoint_map.ENDPOINT_STAGES)}")
+        return self.endpoint(self.stage_endpoints.get(stage, endpoint_map.DEFAULT_ENDPOINT))
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The named endpoint, resolved; ``default`` is the RADER_LLM_* one."""
+        common = dict(azure_api_version=self.llm_azure_api_version,
+                      structured_outputs=self.llm_structured_outputs,
+                      max_in_flight=self.llm_max_in_flight)
+        if name != endpoint_map.DEFAULT_ENDPOINT:
+            if name not in self.endpoints:
+                from rader_queue.errors import ConfigError
+
+                raise ConfigError(f"no endpoint named {name!r} in RADER_ENDPOINTS")
+            return endpoint_map.resolve(name, self.endpoints[name], **common)
+        return Endpoint(name=name, base_url=self.llm_base_url, model=self.llm_model,
+                        api_key=self.llm_api_key, api=self.llm_api,
+                        cache_endpoint=self.llm_cache_endpoint or self.llm_base_url, **common)
+
+    def redacted(self) -> dict:
+        """Settings as a dict that is safe to log: secrets masked, URL passwords removed."""
+        out = {}
+        for name, value in self.model_dump().items():
+            if name == "endpoints":
+                out[name] = {key: {**cfg, "base_url": redact_url(cfg["base_url"])}
+                             for key, cfg in value.items()}
+            elif isinstance(value, SecretStr):
+                raw = value.get_secret_value()
+                out[name] = redact_url(raw) if "://" in raw else "**********"
+            else:
+                out[name] = str(value) if isinstance(value, Path) else value
+        return out
 
     @property
     def db_url(self) -> str:
@@ -141,7 +193,34 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (cached). Tests call ``get_settings.cache_clear()`` after
-    changing the environment."""
+def _from_environment() -> Settings:
     return Settings()
+
+
+_chosen: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """This process's settings: the ones its entry point installed with
+    :func:`install_settings`, else read once from the environment. Library code takes settings (or a worker context) as an
+    argument where it can; this is for the edges. ``get_settings.cache_clear()`` forgets both
+    (tests that change the environment)."""
+    return _chosen if _chosen is not None else _from_environment()
+
+
+def install_settings(settings: Settings) -> Settings:
+    """Make ``settings`` this process's settings. Entry points (the CLI, the embedded mode) build
+    them once, override values explicitly (``settings.model_copy(update=...)``) and hand them
+    here; the environment is never rewritten to reconfigure the process."""
+    global _chosen
+    _chosen = settings
+    return settings
+
+
+def _forget() -> None:
+    global _chosen
+    _chosen = None
+    _from_environment.cache_clear()
+
+
+get_settings.cache_clear = _forget      # type: ignore[attr-defined]

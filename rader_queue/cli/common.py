@@ -55,12 +55,11 @@ def use_database(url: str | None, *, check: bool = False) -> None:
     """``--database-url``: this process's SQL store (settings rebuilt). With ``check``, a store
     that is unreachable or not migrated fails here with one line that says what to do."""
     if url:
-        import os
+        from pydantic import SecretStr
 
-        from rader_queue.settings import get_settings
+        from rader_queue.settings import get_settings, install_settings
 
-        os.environ["RADER_DATABASE_URL"] = url
-        get_settings.cache_clear()
+        install_settings(get_settings().model_copy(update={"database_url": SecretStr(url)}))
     if check:
         from rader_queue.store.db import require_schema
 

@@ -87,6 +87,9 @@ def build(
     with session_scope() as session:
         find_run(session, run)            # an unknown run fails before the model starts
     with ExitStack() as stack:
+        from rader_queue import context
+
+        stack.callback(context.shutdown)    # the clients this command's generators opened
         if local:   # query generation calls the model: the embedded one unless one is configured
             from rader_queue.cli.endpoint_check import embedded_generator_if_unset
             from rader_queue.cli.quiet import quiet_third_party

@@ -4,7 +4,6 @@ embedded model for a local command when none is configured (as ``rader-queue run
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 
 from rader_queue.errors import ConfigError
@@ -14,25 +13,39 @@ HOW = ("start one with `rader-queue llm serve-embedded` (prints the variables to
        "vLLM server, then set RADER_LLM_BASE_URL and RADER_LLM_MODEL")
 
 
+# the model stages (RADER_STAGE_ENDPOINTS) whose endpoints a worker of each queue calls
+QUEUE_STAGES = {"mcts": ("mcts",), "judge": ("judge",), "querygen": ("querygen",)}
+
+
 def require_generator(queues: list[str], timeout_s: float = 5.0) -> None:
-    """ConfigError unless the configured generator answers (any HTTP reply counts)."""
+    """ConfigError unless the endpoint of every model stage of ``queues`` answers (any HTTP
+    reply counts)."""
     import httpx
 
     from rader_queue.secrets import redact_url
     from rader_queue.settings import get_settings
 
+    settings = get_settings()
     needing = [q for q in queues if q in GENERATOR_QUEUES]
-    if not needing or not get_settings().worker_require_generator:
+    if not needing or not settings.worker_require_generator:
         return
-    url = get_settings().llm_base_url
-    if not url:
-        raise ConfigError(f"queues {', '.join(needing)} need a generator endpoint and "
-                          f"RADER_LLM_BASE_URL is not set: {HOW}")
-    try:
-        httpx.get(url.rstrip("/") + "/models", timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"the generator at RADER_LLM_BASE_URL={redact_url(url)} is not "
-                          f"reachable ({type(exc).__name__}): {HOW}") from exc
+    endpoints = {}
+    for queue in needing:
+        for stage in QUEUE_STAGES[queue]:
+            endpoint = settings.endpoint_for(stage)
+            endpoints.setdefault(endpoint.name, (endpoint, stage))
+    for endpoint, stage in endpoints.values():
+        where = ("RADER_LLM_BASE_URL" if endpoint.name == "default"
+                 else f"endpoint {endpoint.name!r} of RADER_ENDPOINTS")
+        url = endpoint.base_url
+        if not url:
+            raise ConfigError(f"queues {', '.join(needing)} need a generator endpoint and "
+                              f"RADER_LLM_BASE_URL is not set: {HOW}")
+        try:
+            httpx.get(url.rstrip("/") + "/models", timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"the generator of stage {stage} at {where} ({redact_url(url)}) "
+                              f"is not reachable ({type(exc).__name__}): {HOW}") from exc
 
 
 def embedded_generator_if_unset(stack: ExitStack, n_threads: int | None = None) -> bool:
@@ -44,5 +57,4 @@ def embedded_generator_if_unset(stack: ExitStack, n_threads: int | None = None) 
         return False
     from rader_queue.embedded import start_model_server
 
-    start_model_server(stack, n_threads)
-    return bool(os.environ.get("RADER_LLM_BASE_URL"))
+    return bool(start_model_server(stack, n_threads).llm_base_url)

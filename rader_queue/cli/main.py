@@ -112,12 +112,9 @@ def worker(
 
     drain.install()                         # SIGTERM: stop taking messages, hand back, exit 0
     if metrics_port is not None:
-        import os
+        from rader_queue.settings import get_settings as _settings, install_settings
 
-        from rader_queue.settings import get_settings as _settings
-
-        os.environ["RADER_METRICS_PORT"] = str(metrics_port)
-        _settings.cache_clear()
+        install_settings(_settings().model_copy(update={"metrics_port": metrics_port}))
     from rader_queue.queue.app import app as celery_app
     from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
     from rader_queue.errors import UnknownQueueError

@@ -9,6 +9,23 @@ import re
 from rader_queue.errors import BrokerError, RaderError, StoreError
 
 
+def _settings_error(exc: BaseException) -> RaderError | None:
+    """Settings that do not validate (e.g. a stage mapped to an unknown endpoint), in one line."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or exc.title != "Settings":
+        return None
+    from rader_queue.errors import ConfigError
+
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = [str(p) for p in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        where = ".".join([f"RADER_{loc[0].upper()}", *loc[1:]]) if loc else ""
+        parts.append(f"{where}: {message}" if where else message)
+    return ConfigError("bad settings: " + "; ".join(parts))
+
+
 def explain(exc: BaseException) -> RaderError | None:
     """The rader-queue error for a third-party set-up error, or None when it is not one."""
     from sqlalchemy.exc import DBAPIError, NoSuchModuleError, ArgumentError
@@ -16,6 +33,9 @@ def explain(exc: BaseException) -> RaderError | None:
     from rader_queue.secrets import redact_db_url, redact_url
     from rader_queue.settings import get_settings
 
+    settings_error = _settings_error(exc)
+    if settings_error is not None:
+        return settings_error
     if isinstance(exc, (NoSuchModuleError, ArgumentError)):
         return StoreError(f"RADER_DATABASE_URL is not a usable database URL: {exc}")
     if isinstance(exc, DBAPIError):

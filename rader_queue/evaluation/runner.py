@@ -208,13 +208,20 @@ def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path 
             run = hybrid_run(run, _bm25_run(bench, cfg.depth, cfg.bm25_stopwords), cfg.hybrid_alpha)
     ratings = None
     if cfg.rerank_k:
-        if generator is None:
+        own = generator is None
+        if own:                      # the ``rerank`` stage's endpoint (RADER_STAGE_ENDPOINTS)
             from rader_queue.llm.generator import Generator
 
-            generator = Generator(get_settings(), model=cfg.rerank_model)
+            settings = get_settings()
+            generator = Generator(settings, endpoint=settings.endpoint_for("rerank"),
+                                  model=cfg.rerank_model)
         doc_text = {d.doc_id: d.full_text for d in bench.docs}
-        run, ratings = asyncio.run(rerank_run(run, bench.queries, doc_text, generator,
-                                              k=cfg.rerank_k, weight=cfg.rerank_weight))
+        try:
+            run, ratings = asyncio.run(rerank_run(run, bench.queries, doc_text, generator,
+                                                  k=cfg.rerank_k, weight=cfg.rerank_weight))
+        finally:
+            if own:
+                generator.close()
         config["generator"] = getattr(generator, "model", type(generator).__name__)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
     scores: Scores = evaluate(bench.qrels, run, ks=cfg.ks, excluded=bench.excluded)

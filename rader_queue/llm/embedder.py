@@ -19,8 +19,10 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,19 +146,22 @@ class RemoteEmbedder(_Base):
         self.policy = policy or RetryPolicy()
         # vLLM rejects inputs over its max_model_len unless asked to cut them (issue 16)
         self._extra = {"truncate_prompt_tokens": max_length} if truncate_prompt_tokens else None
+        # one HTTP client per event loop, kept between calls and closed by close(); encode()
+        # runs on a private loop of its own (one call at a time)
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._sync_loop: asyncio.AbstractEventLoop | None = None
+        self._sync_lock = threading.Lock()
+        self._clients_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RemoteEmbedder(base_url={self.base_url!r}, model={self.model_id!r})"
 
     async def aencode(self, texts: Sequence[str]) -> np.ndarray:
-        import openai
-
         from rader_queue.llm.retry import call_with_retries
 
         limit = self.max_length * 4
         texts = [t[:limit] if t else " " for t in texts]
-        client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=0,
-                                    timeout=self.policy.timeout_s)
+        client = self._client_of(asyncio.get_running_loop())
         gate = asyncio.Semaphore(self.max_in_flight)
 
         async def batch(chunk: list[str]) -> list[list[float]]:
@@ -173,11 +178,8 @@ class RemoteEmbedder(_Base):
                 what=f"embedding request ({self.model_id} at {self.base_url})")
             return vectors
 
-        try:
-            chunks = [texts[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
-            parts = await asyncio.gather(*(batch(c) for c in chunks))
-        finally:
-            await client.close()
+        chunks = [texts[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        parts = await asyncio.gather(*(batch(c) for c in chunks))
         out = np.asarray([v for part in parts for v in part], dtype=np.float32)
         if self.normalize and len(out):
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
@@ -188,9 +190,41 @@ class RemoteEmbedder(_Base):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.aencode(texts))
+            with self._sync_lock:
+                if self._sync_loop is None or self._sync_loop.is_closed():
+                    self._sync_loop = asyncio.new_event_loop()
+                return self._sync_loop.run_until_complete(self.aencode(texts))
         raise ConfigError("RemoteEmbedder.encode called inside an event loop; "
                           "await aencode() or run it via asyncio.to_thread")
+
+    def _client_of(self, loop: asyncio.AbstractEventLoop) -> Any:
+        import openai
+
+        with self._clients_lock:
+            for old in [old for old in self._clients if old.is_closed()]:
+                del self._clients[old]          # its loop is gone; so are its connections
+            if loop not in self._clients:
+                self._clients[loop] = openai.AsyncOpenAI(
+                    base_url=self.base_url, api_key=self._api_key, max_retries=0,
+                    timeout=self.policy.timeout_s)
+            return self._clients[loop]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Close the HTTP clients and the private loop of ``encode`` (the worker's shutdown);
+        call from outside the loops that use this embedder."""
+        with self._sync_lock:
+            with self._clients_lock:
+                clients, self._clients = self._clients, {}
+            for loop, client in clients.items():
+                if loop.is_closed():
+                    continue
+                if loop.is_running():
+                    asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout_s)
+                else:
+                    loop.run_until_complete(client.close())
+            if self._sync_loop is not None and not self._sync_loop.is_closed():
+                self._sync_loop.close()
+            self._sync_loop = None
 
 
 Embedder = LocalEmbedder | RemoteEmbedder
@@ -198,7 +232,8 @@ Embedder = LocalEmbedder | RemoteEmbedder
 
 def embedder_from_settings(settings: Settings | None = None, *, model: str | None = None,
                            device: str | None = None) -> Embedder:
-    """The configured embedder: remote when ``RADER_EMBEDDER_BASE_URL`` is set, else local
+    """The configured embedder: the ``embed`` stage's endpoint when ``RADER_STAGE_ENDPOINTS``
+    maps it, else remote when ``RADER_EMBEDDER_BASE_URL`` is set, else local
     ``RADER_EMBEDDER_MODEL`` (``model`` overrides the name)."""
     from rader_queue.llm.retry import RetryPolicy
 
@@ -206,6 +241,12 @@ def embedder_from_settings(settings: Settings | None = None, *, model: str | Non
     common = dict(normalize=s.embedder_normalize, query_prefix=s.query_prefix,
                   passage_prefix=s.passage_prefix, max_length=s.embedder_max_length,
                   batch_size=s.embedder_batch_size)
+    if "embed" in s.stage_endpoints:
+        endpoint = s.endpoint_for("embed")
+        return RemoteEmbedder(endpoint.base_url, model or endpoint.model,
+                              api_key=endpoint.api_key.get_secret_value(),
+                              policy=RetryPolicy.from_settings(s),
+                              truncate_prompt_tokens=s.embedder_truncate_prompt_tokens, **common)
     if s.embedder_base_url:
         return RemoteEmbedder(s.embedder_base_url, model or s.embedder_model,
                               api_key=s.embedder_api_key.get_secret_value(),

@@ -1,11 +1,16 @@
 """The async generator client every rader-queue worker uses (OpenAI-compatible chat completions).
 
     gen = Generator(settings)                        # vLLM, llama.cpp server, or Azure OpenAI
+    judge = Generator(settings, endpoint=settings.endpoint_for("judge"))   # RADER_STAGE_ENDPOINTS
     view = gen.bind(ledger=Ledger(), run_id=1, problem_id=7)   # shares client and semaphore
     texts = await view.generate(messages, n=4, stop=["\\n\\n"], seed=1, stage="mcts")
 
-* **Bounded concurrency**: at most ``settings.llm_max_in_flight`` requests in flight per process
-  (one ``asyncio.Semaphore`` shared by every bound view); ``gen.in_flight`` is the live gauge.
+* **Endpoint** (:mod:`rader_queue.llm.endpoints`): base URL, model, key, API flavour,
+  structured-outputs dialect, in-flight bound and cache identity; default: the ``default``
+  endpoint (``RADER_LLM_*``). ``close()`` releases the HTTP client (worker shutdown).
+* **Bounded concurrency**: at most the endpoint's ``max_in_flight`` (``RADER_LLM_MAX_IN_FLIGHT``)
+  requests in flight per generator (one ``asyncio.Semaphore`` shared by every bound view);
+  ``gen.in_flight`` is the live gauge.
 * **Retries** are ours (the openai client's are off): 5xx, 429, timeouts, connection errors and
   malformed replies are retried with capped, fully-jittered exponential backoff; other 4xx fail
   at once. Giving up raises :class:`~rader_queue.errors.GenerationFailed`.
@@ -18,8 +23,9 @@
   (also on failure, with ``error`` set) given to the bound ledger, if any.
 * **Cache** (``settings.llm_cache``): requests with a seed, or at temperature 0, are looked up in
   ``llm_cache`` first; a request without a seed at temperature > 0 is meant to give fresh samples
-  each time, so it is never cached. The key includes the endpoint's base URL; only replies that
-  ended normally (finish reason ``stop``/``length``) are stored.
+  each time, so it is never cached. The key includes the endpoint's identity (its
+  ``cache_name``, else its base URL), so two servers under one model name never share replies;
+  only replies that ended normally (finish reason ``stop``/``length``) are stored.
 * **Reply hygiene** (:mod:`rader_queue.llm.reply`): the body is size-capped from ``max_tokens``
   while it is read; null/empty content is a bad reply (retried, then GenerationFailed); NUL and
   lone surrogates are cleaned; ``usage`` is validated; ``finish_reason`` goes to the ledger.
@@ -29,12 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import openai
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from rader_queue.errors import ConfigError, GenerationFailed, RaderError
+from rader_queue.llm.endpoints import DEFAULT_ENDPOINT, Endpoint
 from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
 from rader_queue.llm.reply import (ReplyTooLarge, body_byte_cap, body_cap, cacheable,
                                    capped_http_client, merge_finish, parse_reply)
@@ -51,24 +60,23 @@ _UNSET: Any = object()
 class _Core:
     """State shared by a generator and all its bound views: endpoint, client, semaphore, gauge."""
 
-    def __init__(self, settings: Settings, base_url: str | None, model: str | None,
-                 api_key: str | None, policy: RetryPolicy | None, max_in_flight: int | None,
+    def __init__(self, settings: Settings, endpoint: Endpoint, policy: RetryPolicy | None,
                  fanout_n: bool | None, cache: ResponseCache | None) -> None:
-        self.settings = settings
-        self.base_url = base_url or settings.llm_base_url
+        self.settings, self.endpoint = settings, endpoint
+        self.base_url = endpoint.base_url
         # the same server under a stable name, else its URL (settings.llm_cache_endpoint)
-        self.cache_endpoint = (settings.llm_cache_endpoint
-                               if settings.llm_cache_endpoint and not base_url else self.base_url)
+        self.cache_endpoint = endpoint.cache_endpoint or endpoint.base_url
         if not self.base_url:
             raise ConfigError("no generator endpoint: set RADER_LLM_BASE_URL (an OpenAI-compatible "
                               "/v1 URL), or start one with `rader-queue llm serve-embedded`")
-        self.model = model or settings.llm_model
-        self.api_key = api_key if api_key is not None else settings.llm_api_key.get_secret_value()
+        self.model = endpoint.model
+        self.api_key = endpoint.api_key.get_secret_value()
+        self.dialect = endpoint.structured_outputs
         self.policy = policy or RetryPolicy.from_settings(settings)
-        self.max_in_flight = max_in_flight or settings.llm_max_in_flight
+        self.max_in_flight = endpoint.max_in_flight
         self.fanout_n = fanout_n if fanout_n is not None else getattr(settings, "llm_fanout_n", None)
         self.native_n: bool | None = None     # learned in auto mode
-        self.guard = FormatGuard(self.base_url, settings.llm_structured_outputs)
+        self.guard = FormatGuard(self.base_url, self.dialect)
         self.cache = cache
         self.in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,34 +86,73 @@ class _Core:
 
     def bound(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
         """Client and semaphore of the running event loop (new ones when the loop changed, e.g.
-        a worker that calls ``asyncio.run`` once per task)."""
+        a caller that runs ``asyncio.run`` once per call; the previous client is closed)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop or self._client is None or self._sem is None:
+            self._discard()
             self._loop, self._sem = loop, asyncio.Semaphore(self.max_in_flight)
             self._client = self._make_client()
         return self._client, self._sem
 
+    def _discard(self) -> None:
+        """Close the client of a previous event loop: on that loop when it still runs, else
+        here (best effort: its connections went with their loop)."""
+        client, loop, self._client, self._loop = self._client, self._loop, None, None
+        if client is None:
+            return
+        if loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(client.close(), loop)
+        else:
+            asyncio.get_running_loop().create_task(_close_quietly(client))
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Close the HTTP client (call from a thread that is not the client's loop)."""
+        client, loop = self._client, self._loop
+        self._client, self._loop, self._sem = None, None, None
+        if client is None:
+            return
+        if loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout_s)
+        elif loop is not None and not loop.is_closed():
+            loop.run_until_complete(client.close())
+        else:                                     # its loop is gone: close it on a new one
+            asyncio.run(_close_quietly(client))
+
     def _make_client(self) -> openai.AsyncOpenAI:
         common = dict(api_key=self.api_key, max_retries=0, timeout=self.policy.timeout_s,
                       http_client=capped_http_client())
-        if self.settings.llm_api == "azure":
+        if self.endpoint.api == "azure":
             return openai.AsyncAzureOpenAI(azure_endpoint=self.base_url,
-                                           api_version=self.settings.llm_azure_api_version, **common)
+                                           api_version=self.endpoint.azure_api_version, **common)
         return openai.AsyncOpenAI(base_url=self.base_url, **common)
 
 
 class Generator:
     """Async chat-completion client with bounded concurrency, retries, ledger and cache."""
 
-    def __init__(self, settings: Settings | None = None, *, base_url: str | None = None,
-                 model: str | None = None, api_key: str | None = None,
-                 policy: RetryPolicy | None = None, max_in_flight: int | None = None,
-                 fanout_n: bool | None = None, cache: bool | None = None,
-                 db_url: str | None = None, ledger: Any = None, run_id: int | None = None,
-                 problem_id: int | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, endpoint: Endpoint | None = None,
+                 base_url: str | None = None, model: str | None = None,
+                 api_key: str | None = None, policy: RetryPolicy | None = None,
+                 max_in_flight: int | None = None, fanout_n: bool | None = None,
+                 cache: bool | None = None, db_url: str | None = None, ledger: Any = None,
+                 run_id: int | None = None, problem_id: int | None = None) -> None:
+        """``endpoint`` (default: the settings' ``default`` endpoint) with any of ``base_url``,
+        ``model``, ``api_key``, ``max_in_flight`` overriding its values; another base URL is
+        another server, so it is also the response cache's endpoint identity."""
         settings = settings or get_settings()
+        endpoint = endpoint or settings.endpoint(DEFAULT_ENDPOINT)
+        changes: dict[str, Any] = {}
+        if base_url:
+            changes.update(base_url=base_url, cache_endpoint=base_url)
+        if model:
+            changes["model"] = model
+        if api_key is not None:
+            changes["api_key"] = SecretStr(api_key)
+        if max_in_flight:
+            changes["max_in_flight"] = max_in_flight
         use_cache = settings.llm_cache if cache is None else cache
-        self._core = _Core(settings, base_url, model, api_key, policy, max_in_flight, fanout_n,
+        self._core = _Core(settings, replace(endpoint, **changes) if changes else endpoint,
+                           policy, fanout_n,
                            ResponseCache(db_url or settings.db_url) if use_cache else None)
         self.ledger, self.run_id, self.problem_id = ledger, run_id, problem_id
 
@@ -118,6 +165,14 @@ class Generator:
         view.run_id = self.run_id if run_id is _UNSET else run_id
         view.problem_id = self.problem_id if problem_id is _UNSET else problem_id
         return view
+
+    def close(self) -> None:
+        """Close the HTTP client (all views share it). Call from outside its event loop."""
+        self._core.close()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._core.endpoint
 
     @property
     def in_flight(self) -> int:
@@ -148,11 +203,12 @@ class Generator:
                        stage: str = "mcts", reply_format: ReplyFormat | None = None) -> list[str]:
         """``n`` completions of ``messages``, in order. Raises GenerationFailed on give-up.
         ``reply_format`` is sent to servers whose structured-outputs dialect is configured
-        (``RADER_LLM_STRUCTURED_OUTPUTS``) and ignored otherwise."""
+        (the endpoint's ``structured_outputs``, else ``RADER_LLM_STRUCTURED_OUTPUTS``) and ignored
+        otherwise."""
         core, watch = self._core, Stopwatch()
         record = CallRecord(stage=stage, model=core.model, n=n, run_id=self.run_id,
                             problem_id=self.problem_id)
-        dialect = core.settings.llm_structured_outputs
+        dialect = core.dialect
         constrain = reply_format if reply_format is not None and dialect != "off" else None
         request = cache_request(core.model, messages, n, max_tokens, temperature, top_p, stop, seed,
                                 None if constrain is None else f"{constrain.name}@{dialect}",
@@ -282,3 +338,10 @@ class Generator:
 
 
 _INT32 = 2**31 - 1     # the ledger's token columns
+
+
+async def _close_quietly(client: openai.AsyncOpenAI) -> None:
+    try:
+        await client.close()
+    except Exception as exc:  # noqa: BLE001 - sockets of a closed loop; nothing left to free
+        log.debug("closing a client of a finished event loop: %s", exc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rader_queue.llm.ledger import Ledger
 from rader_queue.queue import runtime
@@ -34,8 +34,10 @@ class LocalReport:
 
 
 def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | None = None,
-              generator=None) -> LocalReport:
-    """Write the run's query rows (and verdicts with ``options.judge``) in-process."""
+              generator=None, worker=None) -> LocalReport:
+    """Write the run's query rows (and verdicts with ``options.judge``) in-process. Queries come
+    from the ``querygen`` stage's endpoint and verdicts from the ``judge`` stage's (both
+    ``generator`` when given), through ``worker`` (default: this process's context)."""
     tick = progress or (lambda phase, done, total: None)
     with session_scope() as session:
         run = find_run(session, run_name)
@@ -43,13 +45,15 @@ def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | N
         problems = [(p.id, p.source_id) for p in finished_problems(session, run_id)]
     llm = options.judge or any(t in options.types for t in ("qllmq", "qlexical"))
     ledger = Ledger()
-    if llm and generator is None:
-        from rader_queue.trees import resources
+    if worker is None:
+        from rader_queue import context
 
-        generator = resources.generator()
-    view = generator.bind(ledger=ledger, run_id=run_id, problem_id=None) if llm else None
+        worker = context.current()
+    query_gen = generator or (worker.generator("querygen") if llm else None)
+    judge_gen = generator or (worker.generator("judge") if options.judge else None)
+    view = query_gen.bind(ledger=ledger, run_id=run_id, problem_id=None) if llm else None
     env = make_env(run_id, config, options, generator=view,
-                   need_dense="qlexical" in options.types)
+                   need_dense="qlexical" in options.types, worker=worker)
     report = LocalReport(problems=len(problems))
     tick("querygen", 0, len(problems))
 
@@ -89,7 +93,9 @@ def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | N
         with session_scope() as session:
             pending = rows_to_judge(session, run_id, query_types=options.types)
         tick("judge", 0, len(pending))
-        updates = runtime.run(generation.judge_rows(env, pending))
+        judge_env = replace(env, generator=judge_gen.bind(ledger=ledger, run_id=run_id,
+                                                          problem_id=None))
+        updates = runtime.run(generation.judge_rows(judge_env, pending))
         tick("judge", len(pending), len(pending))
         with session_scope() as session:
             apply_verdicts(session, updates)

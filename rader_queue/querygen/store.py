@@ -20,14 +20,17 @@ def corpus_name(run_config: dict[str, Any]) -> str:
 
 
 def make_env(run_id: int, run_config: dict[str, Any], options: QuerygenOptions, *,
-             generator: Any = None, need_dense: bool = False) -> QuerygenEnv:
+             generator: Any = None, need_dense: bool = False, worker: Any = None) -> QuerygenEnv:
     """The run's corpus with its BM25 (and, for qlexical negatives, dense) retriever from the
-    per-process shared resources, plus the given generator view."""
-    from rader_queue.trees import resources
+    worker context (default: this process's, :func:`rader_queue.context.current`), plus the
+    given generator view."""
+    if worker is None:
+        from rader_queue import context
 
+        worker = context.current()
     name = corpus_name(run_config)
-    bm25 = resources.retriever(name, "bm25")
-    dense = resources.retriever(name, "dense") if need_dense and options.lexical_dense_top else None
+    bm25 = worker.retriever(name, "bm25")
+    dense = worker.retriever(name, "dense") if need_dense and options.lexical_dense_top else None
     return QuerygenEnv(run_id=run_id, corpus=bm25.corpus, bm25=bm25, options=options,
                        seed=run_seed(run_config, options), generator=generator, dense=dense)
 

@@ -72,7 +72,7 @@ def _samples(ctx: JobContext, options: QuerygenOptions):
 def extract(ctx: JobContext) -> Outcome:
     """qcot and qquestion rows of one finished problem (no model calls)."""
     options = _options(ctx)
-    env = make_env(ctx.run_id, ctx.run_config, options)
+    env = make_env(ctx.run_id, ctx.run_config, options, worker=ctx.worker)
     samples = _samples(ctx, options)
     rows = generation.static_rows(env, samples)
     summary: dict[str, Any] = {"run_id": ctx.run_id, "problem": ctx.problem_source_id,
@@ -93,13 +93,11 @@ def generate(ctx: JobContext) -> Outcome:
     if qtype not in LLM_TYPES:
         raise TaskFailed(f"job {ctx.job_id}: query_type must be one of {', '.join(LLM_TYPES)}, "
                          f"not {qtype!r}")
-    from rader_queue.trees import resources
-
     ledger = Ledger()
-    generator = resources.generator().bind(ledger=ledger, run_id=ctx.run_id,
-                                           problem_id=ctx.problem_id)
+    generator = ctx.worker.generator("querygen").bind(ledger=ledger, run_id=ctx.run_id,
+                                                      problem_id=ctx.problem_id)
     env = make_env(ctx.run_id, ctx.run_config, options, generator=generator,
-                   need_dense=qtype == "qlexical")
+                   need_dense=qtype == "qlexical", worker=ctx.worker)
     samples = _samples(ctx, options)
     make = generation.llm_query_rows if qtype == "qllmq" else generation.lexical_rows
     candidates = ([generation.row_key("qlexical", s.doc_id) for s in samples] if qtype == "qlexical"
@@ -124,12 +122,10 @@ def judge(ctx: JobContext) -> Outcome:
     """Verdicts on one problem's rows of one type: does the theorem help answer the query?"""
     options = _options(ctx)
     qtype = ctx.payload.get("query_type")
-    from rader_queue.trees import resources
-
     ledger = Ledger()
-    generator = resources.generator().bind(ledger=ledger, run_id=ctx.run_id,
-                                           problem_id=ctx.problem_id)
-    env = make_env(ctx.run_id, ctx.run_config, options, generator=generator)
+    generator = ctx.worker.generator("judge").bind(ledger=ledger, run_id=ctx.run_id,
+                                                   problem_id=ctx.problem_id)
+    env = make_env(ctx.run_id, ctx.run_config, options, generator=generator, worker=ctx.worker)
     with session_scope() as session:
         rows = rows_to_judge(session, ctx.run_id, problem_id=ctx.problem_id,
                              query_types=[qtype] if qtype else None)

@@ -98,3 +98,7 @@ import rader_queue.ops.metrics  # noqa: E402,F401
 import rader_queue.queue.watchdog  # noqa: E402,F401
 # SQL-driven reconciliation of lost messages and expired leases (see rader_queue.queue.reconcile).
 import rader_queue.queue.reconcile  # noqa: E402,F401
+# The worker context (rader_queue.context) is forgotten after a fork and closed at shutdown.
+from rader_queue import context as _worker_context  # noqa: E402
+
+_worker_context.connect_signals()

@@ -60,6 +60,8 @@ class JobContext:
     problem_source_id: str | None = None
     problem_text: str | None = None
     gold_answer: str | None = None
+    # the worker process's shared clients and settings (rader_queue.context.WorkerContext)
+    worker: Any = None
 
 
 @dataclass
@@ -143,6 +145,9 @@ def execute(task: Task, job_id: Any, work: Callable[[JobContext], Outcome]) -> d
         reason = f"StoreError: the SQL store refused the claim: {failures.describe(exc)}"
         _record_failure(job_id, reason, final=True, any_holder=True)
         return {"job_id": job_id, "failed": reason}
+    from rader_queue import context
+
+    ctx.worker = context.current()
     lease.register(job_id)
     try:
         return _run(task, ctx, work, retries)

@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-import os
-
 from rader_queue.errors import BrokerError, ConfigError
 from rader_queue.secrets import redact_url, scrub
-from rader_queue.settings import get_settings
+from rader_queue.settings import get_settings, install_settings
 
 
 def broker_eviction_policy(url: str) -> str | None:
@@ -45,9 +43,9 @@ def check_broker(url: str | None = None) -> None:
 def worker_preflight(concurrency: int) -> None:
     from rader_queue.store.revision import check_schema
 
-    if not get_settings().db_pool_size:
-        os.environ["RADER_DB_POOL_SIZE"] = str(concurrency + 4)
-        get_settings.cache_clear()
+    settings = get_settings()
+    if not settings.db_pool_size:
+        install_settings(settings.model_copy(update={"db_pool_size": concurrency + 4}))
     check_schema()
     check_broker()
 

@@ -132,9 +132,9 @@ class _Miner:
 
     def dense(self) -> Any:
         if self._dense is None:
-            from rader_queue.trees import resources
+            from rader_queue import context
 
-            self._dense = resources.retriever(self.corpus, "dense")
+            self._dense = context.current().retriever(self.corpus, "dense")
         return self._dense
 
     def __call__(self, query: str, exclude: set[str], want: int) -> list[tuple[str, str]]:

@@ -1,6 +1,8 @@
 """Post-hoc relevance judgements (``judge`` queue): re-judge the theorems an MCTS run
 retrieved, with another model, through the same judgement code the search uses
-(:meth:`LLMPolicy.summarize` + :meth:`LLMPolicy.judge_relevance`)."""
+(:meth:`LLMPolicy.summarize` + :meth:`LLMPolicy.judge_relevance`). The model is the ``judge``
+stage's endpoint, or the one the job's payload names; its client is the worker's, shared by
+every job and closed at shutdown."""
 
 from __future__ import annotations
 
@@ -10,15 +12,12 @@ from typing import Any
 from sqlalchemy import select
 
 from rader_queue.errors import TaskFailed
-from rader_queue.llm.generator import Generator
 from rader_queue.llm.ledger import Ledger
 from rader_queue.mcts import LLMPolicy, MCTSConfig, NodeType, PathContext, RetrievedDoc
 from rader_queue.queue import runtime
 from rader_queue.queue.job_runner import JobContext, Outcome
-from rader_queue.settings import get_settings
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.models import Judgement, Retrieval, TreeNode
-from rader_queue.trees import resources
 
 # What a path step shows a prompt, per node type (RT nodes show their summary).
 _STEP_TYPES = {t.value: t for t in NodeType}
@@ -39,8 +38,10 @@ def _context(nodes: dict[int, TreeNode], qg_node_id: int, question: str) -> Path
 
 
 def rejudge_problem(ctx: JobContext) -> Outcome:
-    model = ctx.payload.get("model") or get_settings().llm_model
-    base_url = ctx.payload.get("base_url")
+    # the ``judge`` stage's endpoint (RADER_STAGE_ENDPOINTS), or the model/server the job names
+    shared = ctx.worker.generator("judge", model=ctx.payload.get("model"),
+                                  base_url=ctx.payload.get("base_url"))
+    model = shared.model
     with session_scope() as session:
         nodes = {n.node_id: n for n in session.scalars(
             select(TreeNode).where(TreeNode.problem_id == ctx.problem_id))}
@@ -49,10 +50,9 @@ def rejudge_problem(ctx: JobContext) -> Outcome:
         session.expunge_all()
     if not nodes:
         raise TaskFailed(f"problem {ctx.problem_source_id} has no stored tree to re-judge")
-    corpus = resources.retriever(ctx.run_config.get("corpus", "theoremqa"), "bm25")
+    corpus = ctx.worker.retriever(ctx.run_config.get("corpus", "theoremqa"), "bm25")
     ledger = Ledger()
-    generator = Generator(get_settings(), base_url=base_url, model=model).bind(
-        ledger=ledger, run_id=ctx.run_id, problem_id=ctx.problem_id)
+    generator = shared.bind(ledger=ledger, run_id=ctx.run_id, problem_id=ctx.problem_id)
     config = MCTSConfig.model_validate(ctx.run_config.get("mcts") or {})
     policy = LLMPolicy(generator, corpus, ctx.gold_answer or "?", config, stage="judge")
 

@@ -1,5 +1,5 @@
-"""Solving one problem as a job: the run's config → an :class:`LLMPolicy` over the shared
-generator and retriever → ``run_search`` on the worker's event loop → rows to persist."""
+"""Solving one problem as a job: the run's config → an :class:`LLMPolicy` over the worker's
+``mcts`` generator and retriever (:class:`rader_queue.context.WorkerContext`) → ``run_search`` on the worker's event loop → rows to persist."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from rader_queue.llm.ledger import Ledger
 from rader_queue.mcts import LLMPolicy, MCTSConfig, run_search
 from rader_queue.queue import runtime
 from rader_queue.queue.job_runner import JobContext, Outcome
-from rader_queue.trees import resources
 from rader_queue.trees.persist import write_tree
 
 log = logging.getLogger("rader_queue.mcts")
@@ -22,10 +21,10 @@ def solve_problem(ctx: JobContext) -> Outcome:
         raise TaskFailed(f"job {ctx.job_id} has no problem attached")
     config = MCTSConfig.model_validate(ctx.run_config.get("mcts") or {})
     kind = ctx.run_config.get("retriever", "dense")
-    theorems = resources.retriever(ctx.run_config.get("corpus", "theoremqa"), kind,
-                                   float(ctx.run_config.get("hybrid_alpha", 0.5)))
+    theorems = ctx.worker.retriever(ctx.run_config.get("corpus", "theoremqa"), kind,
+                                    float(ctx.run_config.get("hybrid_alpha", 0.5)))
     ledger = Ledger()
-    generator = resources.generator().bind(ledger=ledger, run_id=ctx.run_id,
+    generator = ctx.worker.generator("mcts").bind(ledger=ledger, run_id=ctx.run_id,
                                            problem_id=ctx.problem_id)
     policy = LLMPolicy(generator, theorems, ctx.gold_answer or "", config)
     started = time.monotonic()

@@ -10,6 +10,7 @@ recorded in ``requests``; what it answers is either
     with FakeServer("500") as server:                      # every request: HTTP 500
     with FakeServer(lambda body: chat(None)) as server:    # content: null
 
+``/v1/embeddings`` (unless a responder is given) answers each input with ``[len(text), 1.0]``.
 ``server.mode`` may be changed while it runs."""
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def chat(*contents: Any, usage: Any = None, finish: Any = "stop") -> Reply:
 
 def error(status: int, message: str) -> Reply:
     return Reply(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def embeddings_reply(body: dict) -> Reply:
+    """A vector per input text, from its length."""
+    data = [{"object": "embedding", "index": i, "embedding": [float(len(text)), 1.0]}
+            for i, text in enumerate(body["input"])]
+    return Reply(payload={"object": "list", "data": data, "model": body.get("model"),
+                          "usage": {"prompt_tokens": 1, "total_tokens": 1}})
 
 
 def mode_reply(mode: str, body: dict, release: threading.Event) -> Reply:
@@ -87,7 +96,12 @@ class FakeServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                 owner.requests.append(body)
                 mode = owner.mode
-                reply = mode(body) if callable(mode) else mode_reply(mode, body, owner.release)
+                if callable(mode):
+                    reply = mode(body)
+                elif self.path.endswith("/embeddings"):
+                    reply = embeddings_reply(body)
+                else:
+                    reply = mode_reply(mode, body, owner.release)
                 data = reply.raw if reply.raw is not None else json.dumps(reply.payload).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")

@@ -39,7 +39,7 @@ QUESTIONS = [("P1", "A right triangle has legs 6 and 8. How long is its hypotenu
              ("P3", "A right triangle has legs 6 and 8. How long is its hypotenuse?")]
 
 
-_RESET: list[bool] = []
+_EMBEDDER: list = []               # one embedder for every test of the session
 
 
 
@@ -68,16 +68,22 @@ def llm_url():
 
 @pytest.fixture
 def qg_env(rader_env, llm_url, monkeypatch):
-    """rader_env plus the simulated generator; fresh per-process resources."""
+    """rader_env plus the simulated generator, through a worker context of these settings."""
+    from rader_queue import context
     from rader_queue.settings import get_settings
-    from rader_queue.trees import resources
 
     monkeypatch.setenv("RADER_LLM_BASE_URL", llm_url)
     get_settings.cache_clear()
-    if not _RESET:                   # once: the embedder behind dense negatives loads slowly
-        resources.reset()
-        _RESET.append(True)
+    worker = context.WorkerContext(get_settings())
+    if _EMBEDDER:                    # the embedder behind dense negatives loads slowly: reuse it
+        worker._embedder = _EMBEDDER[0]
+    previous = context.install(worker)
     yield {**rader_env, "RADER_LLM_BASE_URL": llm_url}
+    if worker._embedder is not None and not _EMBEDDER:
+        _EMBEDDER.append(worker._embedder)
+    worker._embedder = None           # kept for the next test, not closed
+    context.install(previous)
+    worker.close()
 
 
 def scripted_policy() -> ScriptedPolicy:

@@ -13,7 +13,7 @@ from rader_queue.queue import runtime
 from rader_queue.queue.status import find_run
 from rader_queue.store import session_scope
 from rader_queue.store.models import GeneratedQuery, Problem
-from rader_queue.trees import resources
+from rader_queue import context
 
 from .conftest import WEAK
 
@@ -23,7 +23,7 @@ def _env(run_name):
         run = find_run(s, run_name)
         problem = s.scalars(select(Problem).where(Problem.run_id == run.id)).first()
         run_id, config, pid, source = run.id, dict(run.config), problem.id, problem.source_id
-    generator = resources.generator().bind(ledger=None, run_id=run_id, problem_id=pid)
+    generator = context.current().generator("querygen").bind(ledger=None, run_id=run_id, problem_id=pid)
     env = make_env(run_id, config, QuerygenOptions(), generator=generator, need_dense=True)
     samples = [Sample(pid, source, "q", 1, 2 + i, doc, (), (), "", 1.0, (9,))
                for i, doc in enumerate(("d1", WEAK))]
