@@ -19,7 +19,8 @@ def test_same_call_twice_costs_one_model_call(pg_url):
     stage = f"test-{uuid.uuid4().hex[:8]}"
     messages = [{"role": "user", "content": f"cache me {stage}"}]
     with FakeServer("ok") as server:
-        gen = Generator(make_settings(server.base_url, llm_cache=True, database_url=pg_url))
+        gen = Generator(make_settings(server.base_url, llm_cache=True, database_url=pg_url,
+                                      llm_timeout_s=10.0))
         ledger = Ledger()
         view = gen.bind(ledger=ledger)
 
@@ -50,7 +51,8 @@ def test_unseeded_sampling_is_not_cached_and_every_call_is_ledgered(pg_url):
     messages = [{"role": "user", "content": f"fresh samples {stage}"}]
     ledger = Ledger()
     with FakeServer("ok") as server:
-        gen = Generator(make_settings(server.base_url, llm_cache=True, database_url=pg_url),
+        gen = Generator(make_settings(server.base_url, llm_cache=True, database_url=pg_url,
+                                      llm_timeout_s=10.0),
                         ledger=ledger)
 
         async def twice():
