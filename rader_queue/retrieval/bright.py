@@ -26,10 +26,12 @@ from typing import Any
 
 from rader_queue.datasets.loaders import read_jsonl
 from rader_queue.errors import InputError
-from rader_queue.retrieval.corpus import BRIGHT_SPLITS as SPLITS
-from rader_queue.retrieval.corpus import Doc, TheoremCorpus
+from rader_queue.retrieval.documents import Doc, TheoremCorpus
 
 HUB_ID = "xlangai/BRIGHT"
+SPLITS = ("biology", "earth_science", "economics", "psychology", "robotics", "stackoverflow",
+          "sustainable_living", "leetcode", "pony", "aops", "theoremqa_questions",
+          "theoremqa_theorems")
 _STACKEXCHANGE = {"biology": "Biology", "earth_science": "Earth Science", "economics": "Economics",
                   "psychology": "Psychology", "robotics": "Robotics",
                   "stackoverflow": "Stack Overflow", "sustainable_living": "Sustainable Living"}
