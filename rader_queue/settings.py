@@ -22,8 +22,10 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rader_queue.llm.structured import Dialect
 from rader_queue.secrets import redact_url
+
+# The structured-outputs dialects a model endpoint may speak (:mod:`rader_queue.llm.structured`).
+Dialect = Literal["off", "vllm", "vllm-guided", "llamacpp"]
 
 
 class Settings(BaseSettings):
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     llm_backoff_base_s: float = 1.0
     llm_backoff_cap_s: float = 60.0
     llm_cache: bool = True
+    # n > 1 as n separate requests (true), as one request (false), or learned from the first
+    # short reply (unset: the default); see rader_queue.llm.generator
+    llm_fanout_n: bool | None = None
     # the endpoint's structured-outputs dialect (rader_queue.llm.structured): off, vllm,
     # vllm-guided, llamacpp; verdict replies are then constrained to their format
     llm_structured_outputs: Dialect = "off"

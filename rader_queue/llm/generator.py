@@ -13,7 +13,7 @@
   With ``fanout_n=None`` (auto, the default) the generator notices a short reply once, remembers
   it, and from then on sends n single requests with seeds ``seed, seed+1, …`` (the missing
   choices of the first short reply are fetched the same way). ``fanout_n=True``/``False`` forces
-  either behaviour (setting ``RADER_LLM_FANOUT_N`` where the settings define it).
+  either behaviour (default: the setting ``RADER_LLM_FANOUT_N``).
 * **Ledger**: each ``generate`` call yields one :class:`~rader_queue.llm.ledger.CallRecord`
   (also on failure, with ``error`` set) given to the bound ledger, if any.
 * **Cache** (``settings.llm_cache``): requests with a seed, or at temperature 0, are looked up in
@@ -41,7 +41,7 @@ from rader_queue.llm.reply import (ReplyTooLarge, body_byte_cap, body_cap, cache
 from rader_queue.llm.structured import FormatGuard, ReplyFormat
 from rader_queue.llm.ledger import CallRecord
 from rader_queue.llm.retry import RetryPolicy, Stopwatch, call_with_retries
-from rader_queue.ops.metrics import observe_llm_call, track_generator
+from rader_queue.ops.live_llm import observe_call as observe_llm_call, track_generator
 from rader_queue.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class _Core:
         self.api_key = api_key if api_key is not None else settings.llm_api_key.get_secret_value()
         self.policy = policy or RetryPolicy.from_settings(settings)
         self.max_in_flight = max_in_flight or settings.llm_max_in_flight
-        self.fanout_n = fanout_n if fanout_n is not None else getattr(settings, "llm_fanout_n", None)
+        self.fanout_n = fanout_n if fanout_n is not None else settings.llm_fanout_n
         self.native_n: bool | None = None     # learned in auto mode
         self.guard = FormatGuard(self.base_url, settings.llm_structured_outputs)
         self.cache = cache
@@ -189,7 +189,7 @@ class Generator:
         return texts
 
     async def _account(self, record: CallRecord) -> None:
-        observe_llm_call(record)   # Prometheus (rader_queue.ops.metrics); never raises
+        observe_llm_call(record)   # live counters and metrics (rader_queue.ops.live_llm); never raises
         if self.ledger is not None:
             await self.ledger.add(record)
 
