@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rader_queue.datasets.answers import extract_last_boxed, gsm8k_answer
-from rader_queue.errors import InputError, UnknownDatasetError
+from rader_queue.errors import InputError, InvalidRecord, UnknownDatasetError
 from rader_queue.settings import get_settings
 
 MAX_PROBLEM_CHARS = 50_000   # ~12k tokens: the text goes into every prompt of the search
@@ -30,10 +30,6 @@ MATH500_HUB_NAME = "HuggingFaceH4/MATH-500"
 GSM8K_HUB_NAME = "openai/gsm8k"
 MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
                  "number_theory", "prealgebra", "precalculus")
-
-
-class InvalidRecord(InputError):
-    """One record is unusable (no gold answer, empty or over-long text); the file is fine."""
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rader_queue.errors import ConfigError, RaderError
-
-
-class SlurmError(RaderError):
-    """A Slurm command failed or is not installed."""
+from rader_queue.errors import ConfigError, SlurmError
 
 
 def _run(argv: list[str], env: Mapping[str, str] | None = None, timeout: float = 60) -> str:
