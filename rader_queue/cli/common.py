@@ -11,7 +11,7 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from rader_queue.cli.display import escaped
+from rader_queue.terminal_text import escaped
 from rader_queue.errors import (BrokerError, ConfigError, InputError, RaderError, SchemaError,
                                 StoreError)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import cell, safe_text
+from rader_queue.terminal_text import cell, safe_text
 
 corpus_app = typer.Typer(no_args_is_help=True, help="Theorem corpora: embed them into the "
                          "on-disk cache that dense and hybrid retrieval read.")
