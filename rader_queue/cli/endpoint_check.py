@@ -42,7 +42,7 @@ def embedded_generator_if_unset(stack: ExitStack, n_threads: int | None = None) 
 
     if get_settings().llm_base_url:
         return False
-    from rader_queue.embedded import start_model_server
+    from rader_queue.cli.embedded import start_model_server
 
     start_model_server(stack, n_threads)
     return bool(os.environ.get("RADER_LLM_BASE_URL"))

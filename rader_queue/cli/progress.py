@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rader_queue.cli.common import console
+from rader_queue.cli.outcome import Outcome
 
 
 def llm_counters() -> tuple[int, int]:
@@ -99,8 +100,6 @@ class RunProgress:
         return Group(progress, self.detail(status))
 
     def wait(self, timeout: float):
-        from rader_queue.embedded import Outcome
-
         started = time.monotonic()
         deadline, next_line = started + timeout, started + self.line_every_s
         progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),

@@ -14,7 +14,7 @@ def retry_here(run_name: str, *, failed: bool = True, cancelled: bool = False,
     """Returns the exit code (0: every job of the run done)."""
     from sqlalchemy import update
 
-    from rader_queue.embedded import interruptible, process_run, resume_run, use_embedded_settings
+    from rader_queue.cli.embedded import interruptible, process_run, resume_run, use_embedded_settings
     from rader_queue.queue.status import find_run
     from rader_queue.store import session_scope
     from rader_queue.store.models import Job, JobState

@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.text import Text
 
 from rader_queue.cli.common import console
-from rader_queue.embedded import EXIT_JOBS_FAILED, EXIT_OK
+from rader_queue.cli.dataset_view import empty_reason, print_counts
+from rader_queue.cli.outcome import EXIT_JOBS_FAILED, EXIT_OK
 
 BASE_MODEL = "all-MiniLM-L6-v2"
 # A short CPU run: a few optimizer steps on small groups (enough to show the loop end to end).
@@ -54,23 +55,10 @@ def carry_on(run_name: str, through: str, *, all_rewards: bool = False,
     return EXIT_OK
 
 
-def empty_reason(problems: int, solved: int, all_rewards: bool) -> str:
-    """Why the dataset has no row, in one line that says what to change."""
-    if all_rewards:
-        return (f"no trajectory of the {problems} problems used a retrieved theorem: try more "
-                "--rollouts or a larger --limit")
-    if solved == 0:
-        return (f"0 of {problems} problems reached the gold answer; --all-rewards keeps "
-                "unsolved trajectories")
-    return (f"{solved} of {problems} problems reached the gold answer, but no solution used a "
-            "retrieved theorem; --all-rewards keeps unsolved trajectories")
-
-
 def _build(run_name: str, min_reward: float | None) -> tuple[int, int, int]:
     """Assemble the dataset; returns (rows, problems, solved problems)."""
     from sqlalchemy import distinct, func, select
 
-    from rader_queue.cli.dataset_commands import print_counts
     from rader_queue.store import session_scope
     from rader_queue.store.models import Problem, Run, Solution
     from rader_queue.training_data import BuildOptions, build_dataset
