@@ -14,7 +14,7 @@ from rich.text import Text
 
 from rader_queue.cli import tree_commands
 from rader_queue.cli.common import console, err_console, friendly_errors, use_database
-from rader_queue.cli.display import cell, safe_text
+from rader_queue.terminal_text import cell, safe_text
 from rader_queue.errors import ConfigError
 
 app = typer.Typer(name="rader-queue", no_args_is_help=True, rich_markup_mode="rich",
@@ -143,6 +143,7 @@ def worker(
         argv += ["-n", hostname]
     for noisy in ("httpx", "openai", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from rader_queue.queue import worker_hooks  # noqa: F401 - metrics, watchdog, reconciler
     from rader_queue.queue.watchdog import run_worker
 
     code = run_worker(celery_app, argv)     # non-zero when Celery stopped on an error
@@ -162,8 +163,9 @@ def flower(
     """Flower web monitor on the same broker and key prefix (RADER_QUEUE_PREFIX) as the workers.
     Basic auth is required: FLOWER_BASIC_AUTH=user:password[,user2:password2]."""
     from rader_queue.ops.flower import run_flower
+    from rader_queue.queue.app import app as celery_app
 
-    raise typer.Exit(run_flower(port=port, address=address, url_prefix=url_prefix))
+    raise typer.Exit(run_flower(celery_app, port=port, address=address, url_prefix=url_prefix))
 
 
 @app.command()
@@ -176,9 +178,10 @@ def metrics(
     standalone exporter of the broker's queue depths. Workers serve their own metrics with
     RADER_METRICS_PORT / --metrics-port."""
     from rader_queue.ops import metrics as ops_metrics
+    from rader_queue.queue.depth import register_queue_depth
 
+    register_queue_depth()
     if port is None:
-        ops_metrics.register_queue_depth()
         console.out(ops_metrics.exposition().decode(), end="")
         return
     bound = ops_metrics.start_metrics_server(port, address)
@@ -331,7 +334,7 @@ def run_embedded(
     1 a job failed or timed out; 2 bad input; 3 bad configuration; 4 store error; 130
     interrupted (Ctrl-C)."""
     from rader_queue.cli.quiet import quiet_third_party
-    from rader_queue.embedded import run_embedded as run_it
+    from rader_queue.cli.embedded import run_embedded as run_it
 
     quiet_third_party(verbose)
     code = run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,

@@ -90,6 +90,12 @@ class Channel(kombu_redis.Channel):
             if flush is not None:
                 flush()
 
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        """Whether any of the queue's lists holds a message. (kombu asks with ``EXISTS``, which
+        its key-prefixing client leaves unprefixed in kombu 5.7: under ``global_keyprefix`` a
+        passive ``queue_declare`` then found no queue at all; ``LLEN`` is prefixed.)"""
+        return self._size(queue) > 0
+
     def _get(self, queue: str) -> dict:
         while True:     # a poison item is dead-lettered and the next one read
             payload = self._checked(self._get_raw(queue), queue)
