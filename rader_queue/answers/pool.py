@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib
 import json
 import logging
 import os
 import queue
 import select
+import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,12 +50,6 @@ MAX_REPLY_BYTES = 1 << 16        # a reply is one short JSON line
 def serve(target: str, memory_mb: int) -> None:
     """Body of a worker process (``python -m rader_queue.answers.pool``): read one JSON
     ``[pred, gold]`` per line on stdin, write one JSON ``[equal, reason]`` per line on stdout."""
-    import importlib
-    import json
-    import signal
-    import sys
-    import warnings
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C is the parent's to handle
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)                     # third-party chatter stays here

@@ -7,12 +7,16 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
-from rader_queue.cli.common import console, friendly_errors
+from rader_queue.cli.common import console, friendly_errors, use_database
 from rader_queue.cli.dataset_view import empty_reason, print_counts
+from rader_queue.errors import ConfigError
 from rader_queue.terminal_text import cell, escaped
 
 dataset_app = typer.Typer(no_args_is_help=True, help="Training data: query generation over a "
@@ -73,14 +77,10 @@ def build(
 ) -> None:
     """Assemble RUN's query rows into a versioned dataset: SQL rows plus a Tevatron JSONL
     (query_id, query, positive_passages, negative_passages). Same content → same version."""
-    from rader_queue.errors import ConfigError
-
     if judge and not local:
         raise ConfigError("--judge applies with --local; for queued runs use "
                           "`rader-queue dataset querygen RUN --judge`")
-    from contextlib import ExitStack
 
-    from rader_queue.cli.common import use_database
     from rader_queue.queue.status import find_run
     from rader_queue.store import session_scope
 
@@ -102,7 +102,6 @@ def build(
 
 
 def _say_why_empty(run_name: str, all_rewards: bool) -> None:
-    from rich.text import Text
     from sqlalchemy import distinct, func, select
 
     from rader_queue.store import session_scope
@@ -152,7 +151,6 @@ def _build(run, name, types, out, all_rewards, seed, hf, local, judge, min_negat
 @friendly_errors
 def list_datasets(name: Annotated[Optional[str], typer.Argument(help="Only this dataset name.")] = None) -> None:
     """Dataset versions with their run and per-type counts."""
-    from rich.table import Table
     from sqlalchemy import select
 
     from rader_queue.store import session_scope

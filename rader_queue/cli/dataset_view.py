@@ -6,7 +6,6 @@ from rich.table import Table
 
 from rader_queue.cli.common import console
 from rader_queue.terminal_text import cell
-from rader_queue.training_data.rows import table9
 
 
 def empty_reason(problems: int, solved: int, all_rewards: bool) -> str:
@@ -23,6 +22,9 @@ def empty_reason(problems: int, solved: int, all_rewards: bool) -> str:
 
 def print_counts(report) -> None:
     """The row counts of a dataset version by query type, against the paper's Table 9."""
+    # the training_data package loads the whole query pipeline (sympy, scipy): not at CLI start
+    from rader_queue.training_data.rows import table9
+
     table = Table("type", "rows", "share", "paper", "pairs", "dropped (overlap)", "judged out",
                   "low reward", "dup/merged", "topped up (short)",
                   title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)")

@@ -10,12 +10,16 @@ import time
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
-from rader_queue.cli import tree_commands
+from rader_queue.cli import (cache_commands, dataset_commands, eval_commands, llm_commands,
+                             ops_commands, preset_commands, report_commands, retrieval_commands,
+                             slurm_commands, train_commands, tree_commands)
 from rader_queue.cli.common import console, err_console, friendly_errors, use_database
+from rader_queue.cli.helptext import tidy
+from rader_queue.errors import ConfigError, UnknownQueueError
 from rader_queue.terminal_text import cell, safe_text
-from rader_queue.errors import ConfigError
 
 app = typer.Typer(name="rader-queue", no_args_is_help=True, rich_markup_mode="rich",
                   help=__doc__, pretty_exceptions_enable=False)
@@ -119,8 +123,7 @@ def worker(
         os.environ["RADER_METRICS_PORT"] = str(metrics_port)
         _settings.cache_clear()
     from rader_queue.queue.app import app as celery_app
-    from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
-    from rader_queue.errors import UnknownQueueError
+    from rader_queue.queue.keys import EVAL, QUEUES, TRAIN
     from rader_queue.settings import get_settings
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -214,7 +217,6 @@ def status(
 @friendly_errors
 def runs(database_url: DatabaseUrl = None) -> None:
     """List runs with their dataset and problem/job counts."""
-    from rich.table import Table
     from sqlalchemy import func, select
 
     from rader_queue.store import session_scope
@@ -333,8 +335,8 @@ def run_embedded(
     Re-running the same command resumes the run's unfinished jobs. Exit codes: 0 every job done;
     1 a job failed or timed out; 2 bad input; 3 bad configuration; 4 store error; 130
     interrupted (Ctrl-C)."""
-    from rader_queue.cli.quiet import quiet_third_party
     from rader_queue.cli.embedded import run_embedded as run_it
+    from rader_queue.cli.quiet import quiet_third_party
 
     quiet_third_party(verbose)
     code = run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
@@ -349,10 +351,6 @@ def run_embedded(
 
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
-    from rader_queue.cli import (cache_commands, dataset_commands, eval_commands, llm_commands,
-                                 ops_commands, preset_commands, report_commands,
-                                 retrieval_commands, slurm_commands, train_commands)
-
     app.add_typer(llm_commands.llm_app, name="llm")
     llm_commands.llm_app.add_typer(cache_commands.cache_app, name="cache")   # issue 13
     app.add_typer(retrieval_commands.corpus_app, name="corpus")
@@ -371,8 +369,6 @@ _register_stage_commands()
 
 
 def _tidy_help() -> None:
-    from rader_queue.cli.helptext import tidy
-
     tidy(app)
 
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
 from rader_queue.errors import BrokerError, RaderError, StoreError
+from rader_queue.secrets import redact_url
+from rader_queue.settings import get_settings
 
 
 def explain(exc: BaseException) -> RaderError | None:
     """The rader-queue error for a third-party set-up error, or None when it is not one."""
-    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, ArgumentError
-
-    from rader_queue.secrets import redact_url
-    from rader_queue.settings import get_settings
-
     if isinstance(exc, (NoSuchModuleError, ArgumentError)):
         return StoreError(f"RADER_DATABASE_URL is not a usable database URL: {exc}")
     if isinstance(exc, DBAPIError):

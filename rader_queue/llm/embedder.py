@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import openai
 
 from rader_queue.errors import ConfigError, ModelError
+from rader_queue.llm.retry import RetryPolicy, call_with_retries
 from rader_queue.settings import Settings, get_settings
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -135,8 +137,6 @@ class RemoteEmbedder(_Base):
                  normalize: bool = True, query_prefix: str = "", passage_prefix: str = "",
                  max_length: int = 512, batch_size: int = 64, max_in_flight: int = 8,
                  policy=None, pooling: str = "server", truncate_prompt_tokens: bool = True) -> None:
-        from rader_queue.llm.retry import RetryPolicy
-
         self.base_url, self.model_id, self._api_key = base_url, model, api_key
         self.normalize, self.max_length, self.pooling = normalize, max_length, pooling
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
@@ -149,10 +149,6 @@ class RemoteEmbedder(_Base):
         return f"RemoteEmbedder(base_url={self.base_url!r}, model={self.model_id!r})"
 
     async def aencode(self, texts: Sequence[str]) -> np.ndarray:
-        import openai
-
-        from rader_queue.llm.retry import call_with_retries
-
         limit = self.max_length * 4
         texts = [t[:limit] if t else " " for t in texts]
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=0,
@@ -200,8 +196,6 @@ def embedder_from_settings(settings: Settings | None = None, *, model: str | Non
                            device: str | None = None) -> Embedder:
     """The configured embedder: remote when ``RADER_EMBEDDER_BASE_URL`` is set, else local
     ``RADER_EMBEDDER_MODEL`` (``model`` overrides the name)."""
-    from rader_queue.llm.retry import RetryPolicy
-
     s = settings or get_settings()
     common = dict(normalize=s.embedder_normalize, query_prefix=s.query_prefix,
                   passage_prefix=s.passage_prefix, max_length=s.embedder_max_length,

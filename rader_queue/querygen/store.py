@@ -13,6 +13,7 @@ from rader_queue.querygen.generation import QuerygenEnv
 from rader_queue.querygen.options import QuerygenOptions, run_seed
 from rader_queue.store import insert_ignore
 from rader_queue.store.models import GeneratedQuery, Problem
+from rader_queue.trees import resources
 
 
 def corpus_name(run_config: dict[str, Any]) -> str:
@@ -23,8 +24,6 @@ def make_env(run_id: int, run_config: dict[str, Any], options: QuerygenOptions, 
              generator: Any = None, need_dense: bool = False) -> QuerygenEnv:
     """The run's corpus with its BM25 (and, for qlexical negatives, dense) retriever from the
     per-process shared resources, plus the given generator view."""
-    from rader_queue.trees import resources
-
     name = corpus_name(run_config)
     bm25 = resources.retriever(name, "bm25")
     dense = resources.retriever(name, "dense") if need_dense and options.lexical_dense_top else None

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from rader_queue.errors import RaderError
 from rader_queue.queue import lease
-from rader_queue.queue.clock import db_now, now
+from rader_queue.queue.clock import db_now, now  # noqa: F401 - now: enqueue imports it from here
 from rader_queue.queue.lease import worker_name
 from rader_queue.secrets import scrub
 from rader_queue.store.db import as_utc

@@ -21,6 +21,8 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 
+from rader_queue.queue import deadletter
+
 try:                                    # kombu's own exception for "nothing to read"
     from queue import Empty
 except ImportError:  # pragma: no cover
@@ -55,8 +57,6 @@ def envelope_problem(channel: Any, payload: Any) -> str | None:
 class Channel(kombu_redis.Channel):
     def _checked(self, item: Any, queue: str) -> dict | None:
         """The parsed envelope of a popped item, or ``None`` after dead-lettering it."""
-        from rader_queue.queue import deadletter
-
         try:
             payload = json.loads(bytes_to_str(item))
         except (ValueError, TypeError, UnicodeDecodeError) as exc:

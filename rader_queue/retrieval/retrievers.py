@@ -24,6 +24,7 @@ import numpy as np
 from rader_queue.errors import ConfigError
 from rader_queue.retrieval.bm25 import BM25Retriever, top_k
 from rader_queue.retrieval.corpus import TheoremCorpus
+from rader_queue.retrieval.embedding_cache import load_index
 from rader_queue.settings import Settings, get_settings
 
 
@@ -32,8 +33,6 @@ class DenseRetriever:
 
     def __init__(self, corpus: TheoremCorpus, embedder, *, cache_dir: Path | None = None,
                  num_shards: int | None = None) -> None:
-        from rader_queue.retrieval.embedding_cache import load_index
-
         self.corpus, self.embedder = corpus, embedder
         self.index, self.vectors = load_index(corpus, embedder, num_shards=num_shards,
                                               cache_dir=cache_dir)

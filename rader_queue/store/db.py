@@ -13,6 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from alembic import command
+from alembic.config import Config
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import JSON, Engine, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
@@ -117,7 +122,6 @@ def bulk_insert_ignore(session: Session, model: type, rows: Iterable[dict[str, A
     rows = list(rows)
     if len(rows) < 1000 or session.get_bind().dialect.name != "postgresql":
         return insert_ignore(session, model, rows, conflict_cols)
-    import psycopg
 
     table, cols = model.__table__, list(rows[0])
     json_cols = {c for c in cols if isinstance(table.c[c].type, JSON)}
@@ -143,8 +147,6 @@ def bulk_insert_ignore(session: Session, model: type, rows: Iterable[dict[str, A
 
 
 def alembic_config(url: str | None = None):
-    from alembic.config import Config
-
     cfg = Config(str(ROOT / "alembic.ini")) if (ROOT / "alembic.ini").exists() else Config()
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.attributes["database_url"] = normalize_url(url or get_settings().db_url)
@@ -153,23 +155,16 @@ def alembic_config(url: str | None = None):
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (``rader-queue db upgrade``)."""
-    from alembic import command
-
     _alembic(command.upgrade, url, revision)
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:
     """Revert migrations down to ``revision``: an id, ``-1`` (one step) or ``base``."""
-    from alembic import command
-
     _alembic(command.downgrade, url, revision)
 
 
 def _alembic(step: Any, url: str | None, revision: str) -> None:
     """Run an Alembic command; an unknown or unreachable revision is a one-line InputError."""
-    from alembic.script.revision import RevisionError
-    from alembic.util import CommandError
-
     try:
         step(alembic_config(url), revision)
     except (CommandError, RevisionError) as exc:
