@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rader_queue.answers.equivalence import Verdict
+from rader_queue.settings import get_settings
 
 log = logging.getLogger("rader_queue.answers")
 
@@ -269,8 +270,6 @@ def default_checker() -> AnswerChecker:
     global _default
     with _default_lock:
         if _default is None or _default.pid != os.getpid() or _default._closed:
-            from rader_queue.settings import get_settings
-
             s = get_settings()
             _default = AnswerChecker(timeout_s=s.answer_check_timeout_s, workers=s.answer_check_workers,
                                      memory_mb=s.answer_check_memory_mb)

@@ -4,6 +4,7 @@ message and exit code instead of a traceback."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -11,9 +12,9 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from rader_queue.terminal_text import escaped
 from rader_queue.errors import (BrokerError, ConfigError, InputError, RaderError, SchemaError,
                                 StoreError)
+from rader_queue.terminal_text import escaped
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -53,8 +54,6 @@ def use_database(url: str | None, *, check: bool = False) -> None:
     """``--database-url``: this process's SQL store (settings rebuilt). With ``check``, a store
     that is unreachable or not migrated fails here with one line that says what to do."""
     if url:
-        import os
-
         from rader_queue.settings import get_settings
 
         os.environ["RADER_DATABASE_URL"] = url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -54,8 +55,6 @@ def run(
     cfg = EvalConfig(model=model, depth=depth, hybrid_alpha=hybrid_alpha, query_prefix=query_prefix,
                      passage_prefix=passage_prefix, preset=preset, precision=precision, **values)
     if enqueue:
-        from dataclasses import asdict
-
         from rader_queue.queue.app import app
 
         result = app.send_task("rader.eval.run", args=[asdict(cfg), str(out_dir) if out_dir else None])

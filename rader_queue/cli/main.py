@@ -6,6 +6,7 @@ source of truth; every command is safe to repeat."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Annotated, Optional
 
@@ -116,8 +117,6 @@ def worker(
 
     drain.install()                         # SIGTERM: stop taking messages, hand back, exit 0
     if metrics_port is not None:
-        import os
-
         from rader_queue.settings import get_settings as _settings
 
         os.environ["RADER_METRICS_PORT"] = str(metrics_port)

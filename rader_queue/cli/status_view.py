@@ -16,11 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from rader_queue.cli.common import console
-from rader_queue.terminal_text import cell, clean, escaped
 from rader_queue.queue import heartbeats
+from rader_queue.queue.reconcile import delivery_summary
 from rader_queue.queue.status import RunStatus, StageProgress, run_status
 from rader_queue.store import session_scope
 from rader_queue.store.models import JobState
+from rader_queue.terminal_text import cell, clean, escaped
 
 
 def rate_text(rate: float) -> str:
@@ -144,7 +145,6 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
     if not watch:
         console.print(render(status))
         _print_workers()
-        from rader_queue.queue.reconcile import delivery_summary
 
         console.print(delivery_summary(), markup=False, highlight=False, soft_wrap=True)
         return

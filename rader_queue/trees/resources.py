@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from rader_queue.llm.generator import Generator
+from rader_queue.retrieval import load_corpus, make_retriever
 from rader_queue.settings import get_settings
 
 _lock = threading.Lock()
@@ -17,8 +19,6 @@ def generator():
     global _generator
     with _lock:
         if _generator is None:
-            from rader_queue.llm.generator import Generator
-
             _generator = Generator(get_settings())
         return _generator
 
@@ -27,8 +27,6 @@ def retriever(corpus: str, kind: str, alpha: float = 0.5):
     key = (corpus, kind, alpha)
     with _lock:
         if key not in _retrievers:
-            from rader_queue.retrieval import load_corpus, make_retriever
-
             _retrievers[key] = make_retriever(kind, load_corpus(corpus), settings=get_settings(),
                                               alpha=alpha)
         return _retrievers[key]
