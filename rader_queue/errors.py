@@ -3,11 +3,13 @@
     RaderError                      base: catch this to catch everything below
     ├── ConfigError                 settings or CLI options that cannot work together
     ├── InputError                  bad user input; carries the source (file, line, field)
+    │   ├── InvalidRecord           one unusable dataset record (the file itself is fine)
     │   ├── UnknownDatasetError     a dataset name no loader knows
     │   └── UnknownQueueError       a queue name the Celery app does not route
     ├── StoreError                  the SQL store refused or is unreachable
     │   └── SchemaError             the database's schema is not the one this code was written for
     ├── BrokerError                 the broker (Redis) refused or is unreachable
+    ├── SlurmError                  a Slurm command failed or is not installed
     ├── ModelError                  a model endpoint could not produce an answer
     │   ├── ModelServerExited       the model server this process started died mid-run
     │   └── GenerationFailed        the generator gave up after its bounded retries
@@ -17,6 +19,10 @@ Messages are written for the user who runs the CLI: they say what was wrong and 
 """
 
 from __future__ import annotations
+
+__all__ = ["BrokerError", "ConfigError", "GenerationFailed", "InputError", "InvalidRecord",
+           "ModelError", "RaderError", "SchemaError", "SlurmError", "StoreError",
+           "StructuredOutputsIgnored", "TaskFailed", "UnknownDatasetError", "UnknownQueueError"]
 
 
 class RaderError(Exception):
@@ -46,6 +52,10 @@ class InputError(RaderError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class InvalidRecord(InputError):
+    """One record is unusable (no gold answer, empty or over-long text); the file is fine."""
+
+
 class UnknownDatasetError(InputError):
     """A dataset name that no registered loader knows."""
 
@@ -66,6 +76,10 @@ class SchemaError(StoreError):
 class BrokerError(RaderError):
     """The broker could not be reached or refused a publish (messages not yet published stay
     recorded in SQL and are published by the next enqueue or ``rader-queue retry``)."""
+
+
+class SlurmError(RaderError):
+    """A Slurm command failed or is not installed."""
 
 
 class ModelError(RaderError):

@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from sqlalchemy import select
 
-from rader_queue.cli.display import clean
+from rader_queue.terminal_text import clean
 
 from rader_queue.datasets import KNOWN_DATASETS, load_problems
 from rader_queue.errors import ConfigError, InputError

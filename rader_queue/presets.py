@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from rader_queue.errors import ConfigError
+from rader_queue.settings import get_settings
 
 
 class _Frozen(BaseModel):
@@ -236,7 +237,6 @@ def enqueue_values(ctx: Any, name: str | None, given: dict[str, Any]
     environment settings that contradict the preset."""
     if not name:
         return dict(given), {}, []
-    from rader_queue.settings import get_settings
 
     preset = get_preset(name)
     search = preset.search.model_dump()

@@ -7,7 +7,7 @@
     RADER_CACHE_DIR      on-disk caches (corpus embeddings, BM25 indexes)
     RADER_LLM_*          generator endpoint (OpenAI-compatible or Azure): the ``default`` endpoint
     RADER_ENDPOINTS      more named endpoints (JSON), RADER_STAGE_ENDPOINTS: stage → endpoint
-                         name (rader_queue.llm.endpoints; unmapped stages use ``default``)
+                         name (rader_queue.endpoints; unmapped stages use ``default``)
     RADER_EMBEDDER_*     embedder: in-process model name/path, or a remote /v1/embeddings URL
     RADER_WATCHDOG_*     worker heartbeat period and stall exit (see rader_queue.queue.watchdog)
     RADER_ANSWER_CHECK_* bound, processes and memory of answer checks (rader_queue.answers.pool)
@@ -24,9 +24,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rader_queue.llm import endpoints as endpoint_map
-from rader_queue.llm.endpoints import Endpoint, EndpointConfig
-from rader_queue.llm.structured import Dialect
+from rader_queue import endpoints as endpoint_map
+from rader_queue.endpoints import Dialect, Endpoint, EndpointConfig
 from rader_queue.secrets import redact_url
 
 
@@ -60,6 +59,9 @@ class Settings(BaseSettings):
     llm_backoff_base_s: float = 1.0
     llm_backoff_cap_s: float = 60.0
     llm_cache: bool = True
+    # n > 1 as n separate requests (true), as one request (false), or learned from the first
+    # short reply (unset: the default); see rader_queue.llm.generator
+    llm_fanout_n: bool | None = None
     # the endpoint's structured-outputs dialect (rader_queue.llm.structured): off, vllm,
     # vllm-guided, llamacpp; verdict replies are then constrained to their format
     llm_structured_outputs: Dialect = "off"
@@ -132,7 +134,7 @@ class Settings(BaseSettings):
     # a re-run or a resumed run replays the same server's answers, never another endpoint's.
     llm_cache_endpoint: str | None = None
 
-    # --- named endpoints per stage (rader_queue.llm.endpoints) -------------------------------
+    # --- named endpoints per stage (rader_queue.endpoints) -------------------------------
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     stage_endpoints: dict[str, str] = Field(default_factory=dict)
 

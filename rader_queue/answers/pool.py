@@ -23,19 +23,23 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib
 import json
 import logging
 import os
 import queue
 import select
+import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rader_queue.answers.equivalence import Verdict
+from rader_queue.settings import get_settings
 
 log = logging.getLogger("rader_queue.answers")
 
@@ -47,12 +51,6 @@ MAX_REPLY_BYTES = 1 << 16        # a reply is one short JSON line
 def serve(target: str, memory_mb: int) -> None:
     """Body of a worker process (``python -m rader_queue.answers.pool``): read one JSON
     ``[pred, gold]`` per line on stdin, write one JSON ``[equal, reason]`` per line on stdout."""
-    import importlib
-    import json
-    import signal
-    import sys
-    import warnings
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C is the parent's to handle
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)                     # third-party chatter stays here
@@ -272,8 +270,6 @@ def default_checker() -> AnswerChecker:
     global _default
     with _default_lock:
         if _default is None or _default.pid != os.getpid() or _default._closed:
-            from rader_queue.settings import get_settings
-
             s = get_settings()
             _default = AnswerChecker(timeout_s=s.answer_check_timeout_s, workers=s.answer_check_workers,
                                      memory_mb=s.answer_check_memory_mb)

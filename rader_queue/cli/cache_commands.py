@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import cell, safe_text
+from rader_queue.terminal_text import cell, safe_text
 from rader_queue.errors import InputError
 
 cache_app = typer.Typer(no_args_is_help=True, help="The generator's response cache (llm_cache): "

@@ -10,9 +10,9 @@ from typing import Annotated, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from rader_queue.cli.display import escaped
 from rader_queue.errors import (BrokerError, ConfigError, InputError, ModelServerExited,
                                 RaderError, SchemaError, StoreError)
+from rader_queue.terminal_text import escaped
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)

@@ -7,12 +7,17 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
-from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import cell, escaped
+from rader_queue.cli.common import console, friendly_errors, use_database
+from rader_queue.cli.dataset_view import empty_reason, print_counts
+from rader_queue.errors import ConfigError
+from rader_queue.terminal_text import cell, escaped
 
 dataset_app = typer.Typer(no_args_is_help=True, help="Training data: query generation over a "
                           "finished MCTS run, and versioned Tevatron datasets.")
@@ -72,14 +77,10 @@ def build(
 ) -> None:
     """Assemble RUN's query rows into a versioned dataset: SQL rows plus a Tevatron JSONL
     (query_id, query, positive_passages, negative_passages). Same content → same version."""
-    from rader_queue.errors import ConfigError
-
     if judge and not local:
         raise ConfigError("--judge applies with --local; for queued runs use "
                           "`rader-queue dataset querygen RUN --judge`")
-    from contextlib import ExitStack
 
-    from rader_queue.cli.common import use_database
     from rader_queue.queue.status import find_run
     from rader_queue.store import session_scope
 
@@ -104,13 +105,10 @@ def build(
 
 
 def _say_why_empty(run_name: str, all_rewards: bool) -> None:
-    from rich.text import Text
     from sqlalchemy import distinct, func, select
 
     from rader_queue.store import session_scope
     from rader_queue.store.models import Problem, Run, Solution
-    from rader_queue.through import empty_reason
-
     with session_scope() as session:
         run_id = session.scalar(select(Run.id).where(Run.name == run_name))
         problems = session.scalar(select(func.count()).select_from(Problem).where(Problem.run_id == run_id))
@@ -152,41 +150,10 @@ def _build(run, name, types, out, all_rewards, seed, hf, local, judge, min_negat
         return build_dataset(run, name, options, out_dir=out, hf=hf, querygen=qg, progress=tick)
 
 
-def print_counts(report) -> None:
-    from rich.table import Table
-
-    from rader_queue.training_data.rows import table9
-
-    table = Table("type", "rows", "share", "paper", "pairs", "dropped (overlap)", "judged out",
-                  "low reward", "dup/merged", "topped up (short)",
-                  title=f"{report.name} v{report.version}" + ("" if report.created else " (unchanged)")
-                  + " — share of rows vs the paper's Table 9 (MATH)", title_justify="left")
-    for qtype, count, share, paper in table9(report.counts):
-        st = report.stats.get(qtype, {})
-        table.add_row(cell(qtype), str(count), f"{share:.0%}", f"{paper:.0%}", str(st.get("pairs", 0)),
-                      f"{st.get('dropped', 0)} ({st.get('overlap_dropped', 0)})",
-                      str(st.get("judge_rejected", 0)), str(st.get("reward_filtered", 0)),
-                      f"{st.get('duplicates', 0)}/{st.get('merged', 0)}",
-                      f"{st.get('topped_up', 0)} ({st.get('short_of_negatives', 0)})")
-    table.add_row("[bold]all[/]", f"[bold]{report.counts.get('all', 0)}[/]", *[""] * 8)
-    console.print(table)
-    histogram = getattr(report, "negatives_per_row", {}) or {}
-    if histogram:
-        console.print("negatives per row: " + ", ".join(f"{k}: {v} rows" for k, v in histogram.items()),
-                      highlight=False)
-    sources = getattr(report, "negative_sources", {}) or {}
-    if sources:
-        console.print("negative sources: " + ", ".join(f"{k} {v}" for k, v in sources.items()),
-                      highlight=False)
-    console.print(f"JSONL: {report.jsonl_path}" + (f"\nHugging Face: {report.hf_path}" if report.hf_path else ""),
-                  highlight=False)
-
-
 @dataset_app.command("list")
 @friendly_errors
 def list_datasets(name: Annotated[Optional[str], typer.Argument(help="Only this dataset name.")] = None) -> None:
     """Dataset versions with their run and per-type counts."""
-    from rich.table import Table
     from sqlalchemy import select
 
     from rader_queue.store import session_scope

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
+import httpx
+
+from rader_queue.cli.embedded import start_model_server
 from rader_queue.errors import ConfigError
+from rader_queue.secrets import redact_url
+from rader_queue.settings import get_settings
 
 GENERATOR_QUEUES = ("mcts", "judge", "querygen")
 HOW = ("start one with `rader-queue llm serve-embedded` (prints the variables to export) or a "
@@ -20,11 +25,6 @@ QUEUE_STAGES = {"mcts": ("mcts",), "judge": ("judge",), "querygen": ("querygen",
 def require_generator(queues: list[str], timeout_s: float = 5.0) -> None:
     """ConfigError unless the endpoint of every model stage of ``queues`` answers (any HTTP
     reply counts)."""
-    import httpx
-
-    from rader_queue.secrets import redact_url
-    from rader_queue.settings import get_settings
-
     settings = get_settings()
     needing = [q for q in queues if q in GENERATOR_QUEUES]
     if not needing or not settings.worker_require_generator:
@@ -51,10 +51,7 @@ def require_generator(queues: list[str], timeout_s: float = 5.0) -> None:
 def embedded_generator_if_unset(stack: ExitStack, n_threads: int | None = None) -> bool:
     """Start the embedded model server for this process when no endpoint is configured;
     True when it did."""
-    from rader_queue.settings import get_settings
-
     if get_settings().llm_base_url:
         return False
-    from rader_queue.embedded import start_model_server
 
     return bool(start_model_server(stack, n_threads).llm_base_url)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import escaped
+from rader_queue.terminal_text import escaped
 
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrievers (nDCG@10, Recall, MAP, "
                        "MRR via pytrec_eval) and compare them; results live in eval_results.")

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.errors import ConfigError
 
 llm_app = typer.Typer(no_args_is_help=True, help="Model endpoints: run the embedded CPU model "
                       "server for development, tests and small runs.")
@@ -30,8 +32,6 @@ def serve_embedded(
     (verdict replies constrained by a grammar). The server ignores the request field
     ``n``; the generator fans n > 1 out into n requests with consecutive seeds by itself.
     With ``--engine vllm`` the same SmolLM2 is served by vLLM (RADER_LLM_STRUCTURED_OUTPUTS=vllm)."""
-    from rader_queue.errors import ConfigError
-
     echo = lambda line: console.print(line, highlight=False)  # noqa: E731
     console.print(f"starting the embedded model server ({engine}) …")
     if engine == "vllm":
@@ -56,9 +56,6 @@ def check(
     """Probe a model endpoint once: models served, n support, seed determinism, which
     structured-outputs dialect it honours (the value for RADER_LLM_STRUCTURED_OUTPUTS) and the
     embeddings dimension. A few short requests; prints a table."""
-    from rich.table import Table
-
-    from rader_queue.errors import ConfigError
     from rader_queue.llm.probe import probe
     from rader_queue.settings import get_settings
 

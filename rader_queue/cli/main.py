@@ -10,14 +10,18 @@ import time
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
-from rader_queue.cli import tree_commands
+from rader_queue.cli import (cache_commands, dataset_commands, eval_commands, llm_commands,
+                             ops_commands, preset_commands, report_commands, retrieval_commands,
+                             slurm_commands, train_commands, tree_commands)
 from rader_queue.cli.common import (DatabaseUrl, console, err_console, friendly_errors,
                                     use_database)
 from rader_queue.cli.db_commands import db_app
-from rader_queue.cli.display import cell, safe_text
-from rader_queue.errors import ConfigError
+from rader_queue.cli.helptext import tidy
+from rader_queue.errors import ConfigError, UnknownQueueError
+from rader_queue.terminal_text import cell, safe_text
 
 app = typer.Typer(name="rader-queue", no_args_is_help=True, rich_markup_mode="rich",
                   help=__doc__, pretty_exceptions_enable=False)
@@ -116,8 +120,7 @@ def worker(
 
         install_settings(_settings().model_copy(update={"metrics_port": metrics_port}))
     from rader_queue.queue.app import app as celery_app
-    from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
-    from rader_queue.errors import UnknownQueueError
+    from rader_queue.queue.keys import EVAL, QUEUES, TRAIN
     from rader_queue.settings import get_settings
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -140,6 +143,7 @@ def worker(
         argv += ["-n", hostname]
     for noisy in ("httpx", "openai", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from rader_queue.queue import worker_hooks  # noqa: F401 - metrics, watchdog, reconciler
     from rader_queue.queue.watchdog import run_worker
 
     code = run_worker(celery_app, argv)     # non-zero when Celery stopped on an error
@@ -159,8 +163,9 @@ def flower(
     """Flower web monitor on the same broker and key prefix (RADER_QUEUE_PREFIX) as the workers.
     Basic auth is required: FLOWER_BASIC_AUTH=user:password[,user2:password2]."""
     from rader_queue.ops.flower import run_flower
+    from rader_queue.queue.app import app as celery_app
 
-    raise typer.Exit(run_flower(port=port, address=address, url_prefix=url_prefix))
+    raise typer.Exit(run_flower(celery_app, port=port, address=address, url_prefix=url_prefix))
 
 
 @app.command()
@@ -173,9 +178,10 @@ def metrics(
     standalone exporter of the broker's queue depths. Workers serve their own metrics with
     RADER_METRICS_PORT / --metrics-port."""
     from rader_queue.ops import metrics as ops_metrics
+    from rader_queue.queue.depth import register_queue_depth
 
+    register_queue_depth()
     if port is None:
-        ops_metrics.register_queue_depth()
         console.out(ops_metrics.exposition().decode(), end="")
         return
     bound = ops_metrics.start_metrics_server(port, address)
@@ -208,7 +214,6 @@ def status(
 @friendly_errors
 def runs(database_url: DatabaseUrl = None) -> None:
     """List runs with their dataset and problem/job counts."""
-    from rich.table import Table
     from sqlalchemy import func, select
 
     from rader_queue.store import session_scope
@@ -299,8 +304,8 @@ def run_embedded(
     Re-running the same command resumes the run's unfinished jobs. Exit codes: 0 every job done;
     1 a job failed or timed out; 2 bad input; 3 bad configuration; 4 store error; 130
     interrupted (Ctrl-C)."""
+    from rader_queue.cli.embedded import run_embedded as run_it
     from rader_queue.cli.quiet import quiet_third_party
-    from rader_queue.embedded import run_embedded as run_it
 
     quiet_third_party(verbose)
     code = run_it(dataset, limit=limit, split=split, run_name=run, rollouts=rollouts,
@@ -315,10 +320,6 @@ def run_embedded(
 
 def _register_stage_commands() -> None:
     """Each stage's commands live in their own module; this is where they join the CLI."""
-    from rader_queue.cli import (cache_commands, dataset_commands, eval_commands, llm_commands,
-                                 ops_commands, preset_commands, report_commands,
-                                 retrieval_commands, slurm_commands, train_commands)
-
     app.add_typer(llm_commands.llm_app, name="llm")
     llm_commands.llm_app.add_typer(cache_commands.cache_app, name="cache")   # issue 13
     app.add_typer(retrieval_commands.corpus_app, name="corpus")
@@ -337,8 +338,6 @@ _register_stage_commands()
 
 
 def _tidy_help() -> None:
-    from rader_queue.cli.helptext import tidy
-
     tidy(app)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.errors import InputError
 
 deadletter_app = typer.Typer(no_args_is_help=True, help="Messages no worker can run (poison): "
                              "list, show and drop them.")
@@ -73,7 +74,6 @@ def deadletter_list(limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
 @friendly_errors
 def deadletter_show(entry_id: Annotated[str, typer.Argument(help="Entry id (from list).")]) -> None:
     """One entry as JSON, raw message included."""
-    from rader_queue.errors import InputError
     from rader_queue.queue import deadletter
 
     entry = deadletter.find(entry_id)
@@ -87,7 +87,6 @@ def deadletter_show(entry_id: Annotated[str, typer.Argument(help="Entry id (from
 def deadletter_drop(entry_id: Annotated[Optional[str], typer.Argument(help="Entry id.")] = None,
                     all_: Annotated[bool, typer.Option("--all", help="Drop every entry.")] = False) -> None:
     """Remove one entry, or all with --all."""
-    from rader_queue.errors import InputError
     from rader_queue.queue import deadletter
 
     if not entry_id and not all_:

@@ -16,8 +16,13 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy import distinct, func, select
 
 from rader_queue.cli.common import console
+from rader_queue.cli.outcome import Outcome
+from rader_queue.queue.status import run_status
+from rader_queue.store import session_scope
+from rader_queue.store.models import JobState, Judgement, LLMCall, Problem, Run, Solution, TreeNode
 
 
 def llm_counters() -> tuple[int, int]:
@@ -66,9 +71,6 @@ class RunProgress:
         self.seen: dict[str, tuple[int, int]] = {}
 
     def snapshot(self):
-        from rader_queue.queue.status import run_status
-        from rader_queue.store import session_scope
-
         with session_scope() as session:
             status = run_status(session, self.run_name)
         if self.stages:
@@ -76,8 +78,6 @@ class RunProgress:
         return status
 
     def detail(self, status) -> Text:
-        from rader_queue.store.models import JobState
-
         calls, tokens = llm_counters()
         calls, tokens = calls - self.base_calls, tokens - self.base_tokens
         rate = self.rate.add(tokens)
@@ -102,8 +102,6 @@ class RunProgress:
     def wait(self, timeout: float, watch: Callable[[], None] | None = None):
         """Show progress until every job has finished or ``timeout`` passes; ``watch`` is
         called on every poll and may raise to stop waiting (a dead model server)."""
-        from rader_queue.embedded import Outcome
-
         started = time.monotonic()
         deadline, next_line = started + timeout, started + self.line_every_s
         progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
@@ -153,11 +151,6 @@ class RunProgress:
 
 def summary(run_name: str, wall_s: float) -> Table:
     """Solved / unsolved problems, retrieval nodes, positives and hard negatives, cost."""
-    from sqlalchemy import distinct, func, select
-
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Judgement, LLMCall, Problem, Run, Solution, TreeNode
-
     with session_scope() as s:
         run_id = s.scalar(select(Run.id).where(Run.name == run_name))
         problems = s.scalar(select(func.count()).select_from(Problem).where(Problem.run_id == run_id))

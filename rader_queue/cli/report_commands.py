@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import safe_text
+from rader_queue.terminal_text import safe_text
 
 
 @friendly_errors

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import cell, safe_text
+from rader_queue.terminal_text import cell, safe_text
 
 corpus_app = typer.Typer(no_args_is_help=True, help="Theorem corpora: embed them into the "
                          "on-disk cache that dense and hybrid retrieval read.")
@@ -69,8 +70,6 @@ def retrieve(
 ) -> None:
     """Search CORPUS for QUERY and print the top k theorems with their scores. Dense and hybrid
     retrieval embed the corpus first if it is not cached yet."""
-    from rich.table import Table
-
     from rader_queue.retrieval import load_corpus, make_retriever
 
     index = make_retriever(retriever, load_corpus(corpus), alpha=alpha)

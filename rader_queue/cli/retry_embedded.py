@@ -5,22 +5,19 @@ server, as ``rader-queue run`` runs them."""
 from __future__ import annotations
 
 from rich.text import Text
+from sqlalchemy import update
 
 from rader_queue.cli.common import console
+from rader_queue.cli.embedded import interruptible, process_run, resume_run, use_embedded_settings
+from rader_queue.cli.quiet import quiet_third_party
+from rader_queue.queue.status import find_run
+from rader_queue.store import session_scope
+from rader_queue.store.models import Job, JobState
 
 
 def retry_here(run_name: str, *, failed: bool = True, cancelled: bool = False,
                timeout: float = 3600.0) -> int:
     """Returns the exit code (0: every job of the run done)."""
-    from sqlalchemy import update
-
-    from rader_queue.embedded import interruptible, process_run, resume_run, use_embedded_settings
-    from rader_queue.queue.status import find_run
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Job, JobState
-
-    from rader_queue.cli.quiet import quiet_third_party
-
     quiet_third_party()
     use_embedded_settings(None)
     with session_scope() as session:

@@ -3,12 +3,15 @@ evaluation as Slurm batch jobs (``docs/slurm.md``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from rader_queue.cli.common import console, friendly_errors
+from rader_queue.errors import ConfigError
 
 slurm_app = typer.Typer(no_args_is_help=True, help=__doc__)
 
@@ -76,7 +79,6 @@ def up(
     replica's worker group; the job ends when the run has no unfinished job."""
     from rader_queue.settings import get_settings
     from rader_queue.slurm.jobs import ReplicaOptions, plan_up, run_uses_dense
-
     from rader_queue.slurm.spec import check_name
 
     check_name(run, "run name")
@@ -118,9 +120,6 @@ def train(
     dry_run: DryRun = False,
 ) -> None:
     """Submit a training job: torchrun across the allocation's GPUs (multi-node with --nodes)."""
-    import json
-
-    from rader_queue.errors import ConfigError
     from rader_queue.slurm.jobs import plan_train
 
     train_cfg: dict = {}
@@ -201,8 +200,6 @@ def status(
     run: Annotated[Optional[str], typer.Argument(help="Run name (default: every rader job and run).")] = None,
 ) -> None:
     """This user's rader jobs in squeue, then the run's progress (rader-queue status)."""
-    from rich.table import Table
-
     from rader_queue.cli.status_view import show_status
     from rader_queue.slurm import cluster
     from rader_queue.slurm.spec import job_prefix

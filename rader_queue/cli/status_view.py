@@ -16,10 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from rader_queue.cli.common import console
-from rader_queue.cli.display import cell, clean, escaped
+from rader_queue.queue import heartbeats
+from rader_queue.queue.reconcile import delivery_summary
 from rader_queue.queue.status import RunStatus, StageProgress, run_status
 from rader_queue.store import session_scope
 from rader_queue.store.models import JobState
+from rader_queue.terminal_text import cell, clean, escaped
 
 
 def rate_text(rate: float) -> str:
@@ -143,7 +145,6 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
     if not watch:
         console.print(render(status))
         _print_workers()
-        from rader_queue.queue.reconcile import delivery_summary
 
         console.print(delivery_summary(), markup=False, highlight=False, soft_wrap=True)
         return
@@ -184,9 +185,7 @@ def show_status(run: str | None, *, watch: bool = False, interval: float = 2.0) 
 
 def _print_workers() -> None:
     """Live workers and their event-loop lag, from the heartbeats (issue 13)."""
-    from rader_queue.ops.loop_lag import workers_line
-
-    line = workers_line()
+    line = heartbeats.workers_line()
     if line:
         console.print(line, markup=False, highlight=False)
     live = _live_line()
@@ -197,6 +196,4 @@ def _print_workers() -> None:
 def _live_line() -> str | None:
     """LLM counters of the running jobs, from the workers' heartbeats (issue 17): the ledger
     above counts finished jobs only."""
-    from rader_queue.ops.live_llm import live_line
-
-    return live_line()
+    return heartbeats.live_line()

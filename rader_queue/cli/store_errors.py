@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
 from rader_queue.errors import BrokerError, RaderError, StoreError
+from rader_queue.secrets import redact_db_url, redact_url
+from rader_queue.settings import get_settings
 
 
 def _settings_error(exc: BaseException) -> RaderError | None:
@@ -28,11 +32,6 @@ def _settings_error(exc: BaseException) -> RaderError | None:
 
 def explain(exc: BaseException) -> RaderError | None:
     """The rader-queue error for a third-party set-up error, or None when it is not one."""
-    from sqlalchemy.exc import DBAPIError, NoSuchModuleError, ArgumentError
-
-    from rader_queue.secrets import redact_db_url, redact_url
-    from rader_queue.settings import get_settings
-
     settings_error = _settings_error(exc)
     if settings_error is not None:
         return settings_error

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import escaped
+from rader_queue.terminal_text import escaped
 from rader_queue.errors import ConfigError
 
 

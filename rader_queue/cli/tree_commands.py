@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from rader_queue.cli.common import console, friendly_errors
-from rader_queue.cli.display import safe_text
+from rader_queue.cli.common import console, friendly_errors, use_database
+from rader_queue.terminal_text import safe_text
 
 
 @friendly_errors
@@ -20,7 +20,6 @@ def tree(
 ) -> None:
     """Print a problem's MCTS tree: node type, Q, N, reward, text head, judgements; ✓ marks
     solutions that reached the gold answer."""
-    from rader_queue.cli.common import use_database
     from rader_queue.store import session_scope
     from rader_queue.trees.view import find_problem, render_tree
 

@@ -13,13 +13,18 @@ in the ``champ-dataset`` package, problems and concepts both: it needs neither.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+import champ_dataset
 
 from rader_queue.datasets.answers import extract_last_boxed, gsm8k_answer
-from rader_queue.errors import InputError, UnknownDatasetError
+from rader_queue.errors import InputError, InvalidRecord, UnknownDatasetError
 from rader_queue.settings import get_settings
 
 MAX_PROBLEM_CHARS = 50_000   # ~12k tokens: the text goes into every prompt of the search
@@ -30,10 +35,6 @@ MATH500_HUB_NAME = "HuggingFaceH4/MATH-500"
 GSM8K_HUB_NAME = "openai/gsm8k"
 MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
                  "number_theory", "prealgebra", "precalculus")
-
-
-class InvalidRecord(InputError):
-    """One record is unusable (no gold answer, empty or over-long text); the file is fine."""
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,6 @@ def load_math_folder(folder: Path) -> Iterator[Problem | InvalidRecord]:
 
 def hub_reachable(timeout_s: float = 3.0) -> bool:
     """Whether the Hugging Face hub answers a TCP connect (HF_HUB_OFFLINE=1 says no at once)."""
-    import os
-    import socket
-    from urllib.parse import urlparse
-
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         return False
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
@@ -214,8 +211,6 @@ def load_gsm8k(split: str, data_dir: Path) -> Iterator[Problem | InvalidRecord]:
 
 
 def load_champ() -> Iterator[Problem | InvalidRecord]:
-    import champ_dataset
-
     dataset = champ_dataset.load("v0")
     for pid, problem in dataset.problems.items():
         yield _attempt(_check, Problem(str(pid), problem.text, str(problem.answer),

@@ -32,8 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import champ_dataset
+
 from rader_queue.datasets.loaders import read_jsonl
 from rader_queue.errors import InputError
+from rader_queue.retrieval.bright import documents_of, load_bright_corpus, load_bright_examples
 from rader_queue.retrieval.corpus import Doc, TheoremCorpus, load_champ
 
 
@@ -63,8 +66,6 @@ class Benchmark:
 
 # ---------------------------------------------------------------------------------- CHAMP ---
 def _champ_problems() -> list[tuple[str, str, list[str]]]:
-    import champ_dataset
-
     data = champ_dataset.load("v0")
     out = []
     for pid in sorted(data.problems):
@@ -97,7 +98,6 @@ def champ_training_rows(split: str = "train", negatives: int = 8, seed: int = 13
     concepts, same category first). Handy for smoke tests and demos, not a RaDeR dataset."""
     corpus = load_champ()
     by_cat: dict[str, list[Doc]] = {}
-    import champ_dataset
 
     cats = {cid: c.category for cid, c in champ_dataset.load("v0").concepts.items()}
     for doc in corpus.docs:
@@ -139,8 +139,6 @@ def bright_from_rows(name: str, examples: list[dict], documents: list[dict] | Th
     if isinstance(documents, TheoremCorpus):
         corpus = documents
     else:
-        from rader_queue.retrieval.bright import documents_of
-
         corpus = documents_of(documents, name, source or name)
     queries, qrels, excluded = {}, {}, {}
     for i, row in enumerate(examples, 1):
@@ -160,8 +158,6 @@ def bright_from_rows(name: str, examples: list[dict], documents: list[dict] | Th
 def load_bright_split(spec: str, reasoning: str | None = None) -> Benchmark:
     """A BRIGHT split (``bright:<split>`` or ``<folder>[#<split>]`` in BRIGHT's layout with
     ``documents/`` and ``examples/``): a local folder first, else the hub."""
-    from rader_queue.retrieval.bright import load_bright_corpus, load_bright_examples
-
     split, examples = load_bright_examples(spec, reasoning)
     corpus = load_bright_corpus(spec)
     name = f"bright:{split}" + (f":{reasoning}" if reasoning else "")

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import pytrec_eval
+
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
 
@@ -62,8 +64,6 @@ def top_k_run(run: Run, k: int) -> dict[str, dict[str, float]]:
 def evaluate(qrels: Qrels, run: Run, *, ks: Iterable[int] = DEFAULT_KS,
              excluded: Mapping[str, Iterable[str]] | None = None,
              mrr_ks: Iterable[int] = (10,)) -> Scores:
-    import pytrec_eval
-
     ks = sorted(set(int(k) for k in ks))
     excluded = excluded or {}
     clean_qrels = {}

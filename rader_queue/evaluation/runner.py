@@ -41,6 +41,11 @@ from rader_queue.errors import ConfigError
 from rader_queue.evaluation.benchmarks import Benchmark, load_benchmark
 from rader_queue.evaluation.fusion import hybrid_run, rerank_run
 from rader_queue.evaluation.metrics import DEFAULT_KS, Scores, evaluate
+from rader_queue.llm.generator import Generator
+from rader_queue.retrieval.bm25 import BM25Retriever, top_k
+from rader_queue.retrieval.bright import instruction_prefix
+from rader_queue.retrieval.embedding_cache import load_vectors
+from rader_queue.retrieval.flat_index import flat_ip_index
 from rader_queue.settings import get_settings
 from rader_queue.store.db import insert_ignore, session_scope
 from rader_queue.store.models import Checkpoint, EvalQueryResult, EvalResult
@@ -128,7 +133,6 @@ def query_texts(bench: Benchmark, cfg: EvalConfig) -> list[str]:
         return list(bench.queries.values())
     if not bench.split:
         raise ConfigError(f"--instructions needs a BRIGHT benchmark; {bench.name} has no split")
-    from rader_queue.retrieval.bright import instruction_prefix
 
     prefix = instruction_prefix(bench.split)
     return [prefix + q for q in bench.queries.values()]
@@ -151,9 +155,6 @@ def native_max_len(model: str) -> int | None:
 
 
 def _dense_run(bench: Benchmark, encoder, cfg: EvalConfig) -> Run:
-    from rader_queue.retrieval.embedding_cache import load_vectors
-    from rader_queue.retrieval.flat_index import flat_ip_index
-
     vectors = load_vectors(bench.corpus, encoder, cache_dir=get_settings().cache_dir)
     index = flat_ip_index(vectors)
     qids = list(bench.queries)
@@ -171,8 +172,6 @@ def _dense_run(bench: Benchmark, encoder, cfg: EvalConfig) -> Run:
 
 
 def _bm25_run(bench: Benchmark, depth: int, stopwords: bool = False) -> Run:
-    from rader_queue.retrieval.bm25 import BM25Retriever, top_k
-
     bm25 = BM25Retriever(bench.corpus, cache_dir=get_settings().cache_dir, stopwords=stopwords)
     ids = bench.corpus.ids
     run: Run = {}
@@ -210,8 +209,6 @@ def run_eval(cfg: EvalConfig, *, db_url: str | None = None, out_dir: str | Path 
     if cfg.rerank_k:
         own = generator is None
         if own:                      # the ``rerank`` stage's endpoint (RADER_STAGE_ENDPOINTS)
-            from rader_queue.llm.generator import Generator
-
             settings = get_settings()
             generator = Generator(settings, endpoint=settings.endpoint_for("rerank"),
                                   model=cfg.rerank_model)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -171,8 +172,6 @@ def serve_forever(port: int | None = None, *, n_ctx: int = 4096, gguf: Path | No
     """Run the server in the foreground until Ctrl-C, SIGTERM or until it exits (the CLI's
     ``llm serve-embedded``). Returns the process's exit code (0 after Ctrl-C or SIGTERM). The
     child always stops with it, so the port is free again when this returns."""
-    import signal
-
     def stop_on_signal(signum, _frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 

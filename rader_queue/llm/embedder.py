@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import openai
 
 from rader_queue.errors import ConfigError, ModelError
+from rader_queue.llm.retry import BadReply, RetryPolicy, call_with_retries
 from rader_queue.settings import Settings, get_settings
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -137,8 +139,6 @@ class RemoteEmbedder(_Base):
                  normalize: bool = True, query_prefix: str = "", passage_prefix: str = "",
                  max_length: int = 512, batch_size: int = 64, max_in_flight: int = 8,
                  policy=None, pooling: str = "server", truncate_prompt_tokens: bool = True) -> None:
-        from rader_queue.llm.retry import RetryPolicy
-
         self.base_url, self.model_id, self._api_key = base_url, model, api_key
         self.normalize, self.max_length, self.pooling = normalize, max_length, pooling
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
@@ -157,8 +157,6 @@ class RemoteEmbedder(_Base):
         return f"RemoteEmbedder(base_url={self.base_url!r}, model={self.model_id!r})"
 
     async def aencode(self, texts: Sequence[str]) -> np.ndarray:
-        from rader_queue.llm.retry import call_with_retries
-
         limit = self.max_length * 4
         texts = [t[:limit] if t else " " for t in texts]
         client = self._client_of(asyncio.get_running_loop())
@@ -170,7 +168,6 @@ class RemoteEmbedder(_Base):
                                                        extra_body=self._extra)
                 data = sorted(reply.data, key=lambda d: d.index)
                 if len(data) != len(chunk):
-                    from rader_queue.llm.retry import BadReply
                     raise BadReply(f"{len(data)} embeddings for {len(chunk)} inputs")
                 return [d.embedding for d in data]
             vectors, _ = await call_with_retries(
@@ -198,8 +195,6 @@ class RemoteEmbedder(_Base):
                           "await aencode() or run it via asyncio.to_thread")
 
     def _client_of(self, loop: asyncio.AbstractEventLoop) -> Any:
-        import openai
-
         with self._clients_lock:
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]          # its loop is gone; so are its connections
@@ -235,8 +230,6 @@ def embedder_from_settings(settings: Settings | None = None, *, model: str | Non
     """The configured embedder: the ``embed`` stage's endpoint when ``RADER_STAGE_ENDPOINTS``
     maps it, else remote when ``RADER_EMBEDDER_BASE_URL`` is set, else local
     ``RADER_EMBEDDER_MODEL`` (``model`` overrides the name)."""
-    from rader_queue.llm.retry import RetryPolicy
-
     s = settings or get_settings()
     common = dict(normalize=s.embedder_normalize, query_prefix=s.query_prefix,
                   passage_prefix=s.passage_prefix, max_length=s.embedder_max_length,

@@ -5,7 +5,7 @@
     view = gen.bind(ledger=Ledger(), run_id=1, problem_id=7)   # shares client and semaphore
     texts = await view.generate(messages, n=4, stop=["\\n\\n"], seed=1, stage="mcts")
 
-* **Endpoint** (:mod:`rader_queue.llm.endpoints`): base URL, model, key, API flavour,
+* **Endpoint** (:mod:`rader_queue.endpoints`): base URL, model, key, API flavour,
   structured-outputs dialect, in-flight bound and cache identity; default: the ``default``
   endpoint (``RADER_LLM_*``). ``close()`` releases the HTTP client (worker shutdown).
 * **Bounded concurrency**: at most the endpoint's ``max_in_flight`` (``RADER_LLM_MAX_IN_FLIGHT``)
@@ -18,7 +18,7 @@
   With ``fanout_n=None`` (auto, the default) the generator notices a short reply once, remembers
   it, and from then on sends n single requests with seeds ``seed, seed+1, …`` (the missing
   choices of the first short reply are fetched the same way). ``fanout_n=True``/``False`` forces
-  either behaviour (setting ``RADER_LLM_FANOUT_N`` where the settings define it).
+  either behaviour (default: the setting ``RADER_LLM_FANOUT_N``).
 * **Ledger**: each ``generate`` call yields one :class:`~rader_queue.llm.ledger.CallRecord`
   (also on failure, with ``error`` set) given to the bound ledger, if any.
 * **Cache** (``settings.llm_cache``): requests with a seed, or at temperature 0, are looked up in
@@ -43,14 +43,14 @@ from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from rader_queue.errors import ConfigError, GenerationFailed, RaderError
-from rader_queue.llm.endpoints import DEFAULT_ENDPOINT, Endpoint
+from rader_queue.endpoints import DEFAULT_ENDPOINT, Endpoint
 from rader_queue.llm.cache import CachedResponse, ResponseCache, cache_request, request_key
 from rader_queue.llm.reply import (ReplyTooLarge, body_byte_cap, body_cap, cacheable,
                                    capped_http_client, merge_finish, parse_reply)
 from rader_queue.llm.structured import FormatGuard, ReplyFormat
 from rader_queue.llm.ledger import CallRecord
 from rader_queue.llm.retry import RetryPolicy, Stopwatch, call_with_retries
-from rader_queue.ops.metrics import observe_llm_call, track_generator
+from rader_queue.ops.live_llm import observe_call as observe_llm_call, track_generator
 from rader_queue.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class _Core:
         self.dialect = endpoint.structured_outputs
         self.policy = policy or RetryPolicy.from_settings(settings)
         self.max_in_flight = endpoint.max_in_flight
-        self.fanout_n = fanout_n if fanout_n is not None else getattr(settings, "llm_fanout_n", None)
+        self.fanout_n = fanout_n if fanout_n is not None else settings.llm_fanout_n
         self.native_n: bool | None = None     # learned in auto mode
         self.guard = FormatGuard(self.base_url, self.dialect)
         self.cache = cache
@@ -245,7 +245,7 @@ class Generator:
         return texts
 
     async def _account(self, record: CallRecord) -> None:
-        observe_llm_call(record)   # Prometheus (rader_queue.ops.metrics); never raises
+        observe_llm_call(record)   # live counters and metrics (rader_queue.ops.live_llm); never raises
         if self.ledger is not None:
             await self.ledger.add(record)
 

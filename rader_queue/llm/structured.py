@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import httpx
 
 from rader_queue.errors import StructuredOutputsIgnored
+from rader_queue.endpoints import Dialect
 
-Dialect = Literal["off", "vllm", "vllm-guided", "llamacpp"]    # the setting's type, too
 DIALECTS: tuple[str, ...] = get_args(Dialect)
 
 

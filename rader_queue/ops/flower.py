@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from celery import Celery
+
 from rader_queue.errors import ConfigError
 
 AUTH_ENV = "FLOWER_BASIC_AUTH"
@@ -39,11 +41,11 @@ def flower_argv(port: int, address: str, url_prefix: str | None = None) -> list[
     return argv
 
 
-def run_flower(port: int = 5555, address: str = "127.0.0.1", url_prefix: str | None = None) -> int:
-    """Run Flower in this process until it is stopped (SIGTERM/SIGINT)."""
+def run_flower(celery_app: Celery, port: int = 5555, address: str = "127.0.0.1",
+               url_prefix: str | None = None) -> int:
+    """Run Flower for ``celery_app`` (rader-queue's, :mod:`rader_queue.queue.app`) in this
+    process until it is stopped (SIGTERM/SIGINT)."""
     check_basic_auth(os.environ.get(AUTH_ENV))
-    from rader_queue.queue.app import app as celery_app
-
     # Flower picks its queue-length reader from the broker URL's scheme, which kombu writes as
     # the transport's name: with the workers' poison-proof transport
     # (``rader_queue.queue.transport:Transport``) that is no scheme Flower knows, and

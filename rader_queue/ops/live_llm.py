@@ -1,21 +1,32 @@
-"""Live LLM counters: what the running jobs have asked of the model so far (issue 17).
+"""Live LLM counters of this process, and the one place the generator reports its calls to.
+
+The generator (:mod:`rader_queue.llm.generator`) hands each finished call's
+:class:`~rader_queue.llm.ledger.CallRecord` to :func:`observe_call` and registers its shared
+core with :func:`track_generator`; this module imports nothing of the generator nor of
+Prometheus. What it does with a call:
+
+* counts it (unless it was a cache hit) in this process's cumulative counters (:func:`record`);
+* passes it to every observer added with :func:`add_call_observer` — the Prometheus metrics
+  (:mod:`rader_queue.ops.metrics`) add one when they are loaded. An observer that raises is
+  logged, never the caller's problem.
 
 The ledger (``llm_calls``) is written when a job finishes, so during a long search it shows no
-calls. Each worker process therefore keeps cumulative counters of its generator calls
-(:func:`record`, fed by :func:`rader_queue.ops.metrics.observe_llm_call`), and the watchdog
-writes :func:`snapshot` into the worker heartbeat (field ``llm``) every few seconds. ``status``
-sums the alive workers' heartbeats (:func:`live_line`). Heartbeats come from the broker: a
-field that is not a finite, non-negative number makes that heartbeat count as absent.
+calls; the watchdog therefore writes :func:`snapshot` into the worker heartbeat (field ``llm``)
+every few seconds, and ``status`` sums the alive workers' heartbeats
+(:mod:`rader_queue.queue.heartbeats`).
 """
 
 from __future__ import annotations
 
 import collections
-import json
-import math
+import logging
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("rader_queue.live_llm")
 
 RATE_WINDOW_S = 30.0
 FIELDS = ("calls", "prompt_tokens", "completion_tokens", "in_flight", "tokens_per_s")
@@ -36,8 +47,6 @@ def record(prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
 def snapshot(now: float | None = None) -> dict[str, float]:
     """This process's cumulative counters, the requests in flight now and the tokens per second
     over the last :data:`RATE_WINDOW_S` seconds (between snapshots)."""
-    from rader_queue.ops.metrics import _requests_in_flight
-
     now = time.monotonic() if now is None else now
     with _lock:
         totals = dict(_totals)
@@ -47,57 +56,50 @@ def snapshot(now: float | None = None) -> dict[str, float]:
             _samples.popleft()
         t0, k0 = _samples[0]
     rate = (tokens - k0) / (now - t0) if now > t0 else 0.0
-    return {**totals, "in_flight": int(_requests_in_flight()), "tokens_per_s": round(rate, 1)}
+    return {**totals, "in_flight": requests_in_flight(), "tokens_per_s": round(rate, 1)}
 
 
-def _valid(beat: Any) -> dict[str, float] | None:
+# Objects with an ``in_flight`` attribute (the generators' shared cores); weak, so a dropped
+# generator stops counting.
+_request_sources: weakref.WeakSet = weakref.WeakSet()
+_sources_lock = threading.Lock()
+_observers: list[Callable[[Any], None]] = []
+
+
+def track_generator(source: Any) -> None:
+    """Count ``source.in_flight`` (a generator or its shared core) in :func:`requests_in_flight`."""
     try:
-        llm = beat["llm"]
-        values = {f: float(llm[f]) for f in FIELDS}
-    except (TypeError, ValueError, KeyError, AttributeError):
-        return None
-    if not all(math.isfinite(v) and 0 <= v < 1e15 for v in values.values()):
-        return None
-    return values
+        with _sources_lock:
+            _request_sources.add(source)
+    except TypeError:  # not weak-referenceable: counting must never break the caller
+        log.debug("cannot track %r for requests in flight", source)
 
 
-def worker_counters(broker_url: str, prefix: str, *, limit: int = 1000) -> dict[str, dict]:
-    """``{worker: counters}`` from the alive workers' heartbeats ({} without the broker)."""
+def requests_in_flight() -> int:
+    """HTTP requests in flight now, over every tracked generator of this process."""
+    with _sources_lock:
+        sources = list(_request_sources)
+    return sum(int(getattr(s, "in_flight", 0) or 0) for s in sources)
+
+
+def add_call_observer(observer: Callable[[Any], None]) -> None:
+    """Have ``observer(record)`` called with every generator call of this process (once per
+    observer, however often it is added)."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def observe_call(call: Any) -> None:
+    """One finished generator call (a :class:`~rader_queue.llm.ledger.CallRecord`). Never
+    raises: counting must not fail a generation."""
     try:
-        import redis
-
-        client = redis.Redis.from_url(broker_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        keys = [k for _, k in zip(range(limit), client.scan_iter(
-            match=prefix + "worker-heartbeat:*", count=200))]
-        values = client.mget(keys) if keys else []
-    except Exception:  # noqa: BLE001 - status must work without the broker
-        return {}
-    out: dict[str, dict] = {}
-    for key, raw in zip(keys, values):
+        if not getattr(call, "cache_hit", False):
+            record(int(getattr(call, "prompt_tokens", 0) or 0),
+                   int(getattr(call, "completion_tokens", 0) or 0))
+    except (TypeError, ValueError):
+        log.debug("unreadable call record %r", call)
+    for observer in list(_observers):
         try:
-            beat = json.loads(raw)
-        except (TypeError, ValueError):
-            continue
-        counters = _valid(beat)
-        if counters is not None:
-            name = key.decode("utf-8", "replace")[len(prefix) + len("worker-heartbeat:"):]
-            out[name[:200]] = counters
-    return out
-
-
-def live_line(settings=None) -> str | None:
-    """``"live (2 workers): 140 LLM calls, 52,300 tokens, 210.5 tokens/s, 8 in flight"`` summed
-    over the alive workers' heartbeats; None when no worker reports counters."""
-    if settings is None:
-        from rader_queue.settings import get_settings
-
-        settings = get_settings()
-    workers = worker_counters(settings.broker, settings.queue_prefix)
-    if not workers:
-        return None
-    total = {f: sum(w[f] for w in workers.values()) for f in FIELDS}
-    tokens = int(total["prompt_tokens"] + total["completion_tokens"])
-    n = len(workers)
-    return (f"live ({n} worker{'s' if n != 1 else ''}): {int(total['calls']):,} LLM calls, "
-            f"{tokens:,} tokens, {total['tokens_per_s']:.1f} tokens/s, "
-            f"{int(total['in_flight'])} in flight")
+            observer(call)
+        except Exception:  # noqa: BLE001
+            log.exception("call observer %r failed", observer)

@@ -9,7 +9,8 @@ reports its lag while it is blocked, not after).
 
 The worker's shared loop is watched from its creation (:func:`watch`); its lag is the
 Prometheus gauge ``rader_event_loop_lag_seconds`` and the ``loop_lag_s`` field of the
-worker heartbeat (:mod:`rader_queue.queue.watchdog`).
+worker heartbeat (written by :mod:`rader_queue.queue.watchdog`, read by
+:mod:`rader_queue.queue.heartbeats`).
 """
 
 from __future__ import annotations
@@ -88,45 +89,3 @@ def max_lag() -> float:
     with _monitors_lock:
         monitors = [m for m in _monitors.values() if not m.loop.is_closed()]
     return max((m.max_lag() for m in monitors), default=0.0)
-
-
-def worker_lags(broker_url: str, prefix: str, *, limit: int = 1000) -> dict[str, float]:
-    """``{worker: loop lag in seconds}`` from the live workers' heartbeats in Redis ({} when
-    the broker is unreachable). Heartbeats are data from the broker: anything that is not a
-    finite, non-negative number is skipped."""
-    import json
-    import math
-
-    try:
-        import redis
-
-        client = redis.Redis.from_url(broker_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        pattern = prefix + "worker-heartbeat:*"
-        keys = [k for _, k in zip(range(limit), client.scan_iter(match=pattern, count=200))]
-        values = client.mget(keys) if keys else []
-    except Exception:  # noqa: BLE001 - status must work without the broker
-        return {}
-    lags: dict[str, float] = {}
-    for key, raw in zip(keys, values):
-        try:
-            lag = float(json.loads(raw)["loop_lag_s"])
-        except (TypeError, ValueError, KeyError, AttributeError):
-            continue
-        if math.isfinite(lag) and lag >= 0:
-            name = key.decode("utf-8", "replace")[len(prefix) + len("worker-heartbeat:"):]
-            lags[name[:200]] = lag
-    return lags
-
-
-def workers_line(settings=None) -> str | None:
-    """``"workers: 2 alive; event-loop lag max 0.03 s (worker@host)"`` for ``status``; None
-    when no worker reports its lag."""
-    if settings is None:
-        from rader_queue.settings import get_settings
-
-        settings = get_settings()
-    lags = worker_lags(settings.broker, settings.queue_prefix)
-    if not lags:
-        return None
-    worst = max(lags, key=lags.__getitem__)
-    return f"workers: {len(lags)} alive; event-loop lag max {lags[worst]:.2f} s ({worst})"

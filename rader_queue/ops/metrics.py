@@ -20,16 +20,19 @@ Set ``RADER_METRICS_PORT`` (or ``rader-queue worker --metrics-port``) and the wo
                                             over the last 30 s (:mod:`rader_queue.ops.loop_lag`)
 ``rader_llm_requests_in_flight``            HTTP requests in flight in this process (all
                                             generators registered with :func:`track_generator`)
-``rader_queue_depth{queue}``                messages waiting in each broker queue (``LLEN`` of
-                                            ``<prefix><queue>`` and its priority lists)
+``rader_queue_depth{queue}``                messages waiting in each broker queue (a passive
+                                            declare: :mod:`rader_queue.queue.depth`)
 ``rader_queue_unacked``                     messages delivered to some worker and not yet acked
-``rader_broker_up``                         1 when the last queue-depth scrape reached Redis
+                                            (Redis brokers)
+``rader_broker_up``                         1 when the last queue-depth scrape reached the broker
 ==========================================  =======================================================
 
-Task counters come from Celery signals (connected when this module is imported, which
-:mod:`rader_queue.queue.app` does). LLM metrics come from :func:`observe_llm_call`, which the
-generator calls with each :class:`~rader_queue.llm.ledger.CallRecord` (the same record the cost
-ledger gets). Metrics are per process: the threads and solo pools (the defaults) run every task
+This module knows neither the queue nor the generator; they report to it. Task counters come
+from Celery signals (connected when this module is imported, which a worker does through
+:mod:`rader_queue.queue.worker_hooks`; that module also names the stage of each task,
+:func:`register_task_stages`, and feeds ``rader_problems_in_flight``). LLM metrics come from
+:func:`observe_llm_call`, an observer of :mod:`rader_queue.ops.live_llm`, which the generator
+tells of each :class:`~rader_queue.llm.ledger.CallRecord` (the same record the cost ledger gets). Metrics are per process: the threads and solo pools (the defaults) run every task
 in the worker's main process; with ``--pool prefork`` each child serves its own endpoint on
 ``port + child index`` (1, 2, …).
 """
@@ -40,15 +43,16 @@ import logging
 import os
 import threading
 import time
-import weakref
-from collections.abc import Iterable
-from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
+from celery import signals
+from celery.utils.log import current_process_index
 from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector,
                                ProcessCollector, generate_latest, start_http_server)
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+
+from rader_queue.ops import live_llm, loop_lag
+from rader_queue.settings import get_settings
 
 log = logging.getLogger("rader_queue.metrics")
 
@@ -80,50 +84,12 @@ PROBLEMS_IN_FLIGHT = Gauge("rader_problems_in_flight",
                            registry=REGISTRY)
 REQUESTS_IN_FLIGHT = Gauge("rader_llm_requests_in_flight",
                            "Generator HTTP requests in flight in this process", registry=REGISTRY)
-
-# Objects with an ``in_flight`` attribute (the generators' shared cores); weak, so a dropped
-# generator disappears from the gauge.
-_request_sources: weakref.WeakSet = weakref.WeakSet()
-_sources_lock = threading.Lock()
-
-
-def _problems_in_flight() -> float:
-    from rader_queue.queue import runtime
-
-    return float(runtime.in_flight())
-
-
-def _requests_in_flight() -> float:
-    with _sources_lock:
-        sources = list(_request_sources)
-    return float(sum(int(getattr(s, "in_flight", 0) or 0) for s in sources))
-
-
-PROBLEMS_IN_FLIGHT.set_function(_problems_in_flight)
-REQUESTS_IN_FLIGHT.set_function(_requests_in_flight)
-
+REQUESTS_IN_FLIGHT.set_function(live_llm.requests_in_flight)
 # issue 13: how late the worker's shared event loop runs a due callback (max, last 30 s)
 LOOP_LAG = Gauge("rader_event_loop_lag_seconds",
                  "Largest callback delay of the worker's event loop over the last 30 s",
                  registry=REGISTRY)
-
-
-def _loop_lag() -> float:
-    from rader_queue.ops import loop_lag
-
-    return loop_lag.max_lag()
-
-
-LOOP_LAG.set_function(_loop_lag)
-
-
-def track_generator(source: Any) -> None:
-    """Count ``source.in_flight`` (a generator or its shared core) in ``rader_llm_requests_in_flight``."""
-    try:
-        with _sources_lock:
-            _request_sources.add(source)
-    except TypeError:  # not weak-referenceable: metrics must never break the caller
-        log.debug("cannot track %r for requests in flight", source)
+LOOP_LAG.set_function(loop_lag.max_lag)
 
 
 # ----------------------------------------------------------------------------- LLM calls
@@ -154,93 +120,28 @@ def observe_llm_call(record: Any) -> None:
                     completion_tokens=int(getattr(record, "completion_tokens", 0) or 0),
                     cache_hit=bool(getattr(record, "cache_hit", False)),
                     error=getattr(record, "error", None))
-        if not getattr(record, "cache_hit", False):   # issue 17: live counters in the heartbeat
-            from rader_queue.ops import live_llm
-
-            live_llm.record(int(getattr(record, "prompt_tokens", 0) or 0),
-                            int(getattr(record, "completion_tokens", 0) or 0))
     except Exception:  # noqa: BLE001
         log.exception("could not record LLM metrics")
 
 
-# ----------------------------------------------------------------------------- queue depth
-
-# kombu's Redis transport keeps a queue as one list per priority step: ``<prefix><queue>`` for
-# priority 0 and ``<prefix><queue>\x06\x16<p>`` for the others; delivered-but-unacked messages
-# sit in the hash ``<prefix>unacked`` (both found by experiment, kombu 5.x, global_keyprefix).
-PRIORITY_SEP = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def queue_keys(prefix: str, queue: str) -> list[str]:
-    return [prefix + queue if p == 0 else f"{prefix}{queue}{PRIORITY_SEP}{p}" for p in PRIORITY_STEPS]
-
-
-def queue_depths(client: Any, prefix: str, queues: Iterable[str]) -> dict[str, int]:
-    """Messages waiting in each queue (all priority lists together)."""
-    queues = list(queues)
-    pipe = client.pipeline(transaction=False)
-    for queue in queues:
-        for key in queue_keys(prefix, queue):
-            pipe.llen(key)
-    lengths = iter(pipe.execute())
-    return {queue: sum(next(lengths) for _ in PRIORITY_STEPS) for queue in queues}
-
-
-class QueueDepthCollector(Collector):
-    """Reads queue depths from Redis at scrape time (one pipelined round trip)."""
-
-    def __init__(self, broker_url: str, prefix: str, queues: Iterable[str]) -> None:
-        self.broker_url, self.prefix, self.queues = broker_url, prefix, tuple(queues)
-        self._client = None
-
-    def _redis(self):
-        if self._client is None:
-            import redis
-
-            self._client = redis.Redis.from_url(self.broker_url, socket_timeout=2.0,
-                                                socket_connect_timeout=2.0)
-        return self._client
-
-    def describe(self):
-        return []  # collected lazily: never touch Redis at registration time
-
-    def collect(self):
-        up = GaugeMetricFamily("rader_broker_up", "1 when the queue-depth scrape reached the broker")
-        try:
-            client = self._redis()
-            depths = queue_depths(client, self.prefix, self.queues)
-            unacked = client.hlen(self.prefix + "unacked")
-        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Redis is down
-            log.warning("queue depth scrape failed: %s", type(exc).__name__)
-            up.add_metric([], 0)
-            yield up
-            return
-        depth = GaugeMetricFamily("rader_queue_depth", "Messages waiting in a broker queue",
-                                  labels=["queue"])
-        for queue, count in depths.items():
-            depth.add_metric([queue], count)
-        yield depth
-        yield GaugeMetricFamily("rader_queue_unacked",
-                                "Messages delivered to a worker and not yet acknowledged",
-                                value=unacked)
-        up.add_metric([], 1)
-        yield up
+live_llm.add_call_observer(observe_llm_call)
 
 
 # ----------------------------------------------------------------------------- Celery signals
 
-@lru_cache(maxsize=256)
-def stage_of(task_name: str) -> str:
-    """The jobs-table stage of a task name (``rader.querygen.extract`` → ``extract``)."""
-    try:
-        from rader_queue.queue.enqueue import STAGE_TASKS
+_task_stages: dict[str, str] = {}
 
-        for stage, name in STAGE_TASKS.items():
-            if name == task_name:
-                return stage
-    except Exception:  # noqa: BLE001
-        pass
+
+def register_task_stages(stage_tasks: Mapping[str, str]) -> None:
+    """Name the jobs-table stage of each task (``{stage: task name}``)."""
+    _task_stages.update({task: stage for stage, task in stage_tasks.items()})
+
+
+def stage_of(task_name: str) -> str:
+    """The jobs-table stage of a task name (``rader.querygen.extract`` → ``extract``, once
+    registered); else the name's second part (``rader.mcts.x`` → ``mcts``) or ``other``."""
+    if task_name in _task_stages:
+        return _task_stages[task_name]
     parts = task_name.split(".")
     return parts[1] if len(parts) >= 3 and parts[0] == "rader" else "other"
 
@@ -298,7 +199,6 @@ def _on_retry(sender=None, request=None, **_: Any) -> None:
 _server_lock = threading.Lock()
 _server: Any = None
 _server_pid: int | None = None
-_depth_registered = False
 
 
 def metrics_address() -> str:
@@ -307,25 +207,10 @@ def metrics_address() -> str:
     return os.environ.get("RADER_METRICS_ADDRESS", "127.0.0.1")
 
 
-def register_queue_depth(settings: Any = None) -> None:
-    """Add the queue-depth collector for the configured broker (Redis only; once per process)."""
-    global _depth_registered
-    from rader_queue.queue import keys
-    from rader_queue.settings import get_settings
-
-    settings = settings or get_settings()
-    with _server_lock:
-        if _depth_registered or not settings.broker.startswith(("redis://", "rediss://", "unix://")):
-            return
-        REGISTRY.register(QueueDepthCollector(settings.broker, settings.queue_prefix, keys.QUEUES))
-        _depth_registered = True
-
-
-def start_metrics_server(port: int, address: str | None = None, *, settings: Any = None) -> int:
+def start_metrics_server(port: int, address: str | None = None) -> int:
     """Serve ``/metrics`` on ``address:port`` from a daemon thread; returns the bound port.
     Idempotent within a process."""
     global _server, _server_pid
-    register_queue_depth(settings)
     with _server_lock:
         if _server is None or _server_pid != os.getpid():
             result = start_http_server(port, addr=address or metrics_address(), registry=REGISTRY)
@@ -342,8 +227,6 @@ def exposition() -> bytes:
 
 
 def _on_worker_init(sender=None, **_: Any) -> None:
-    from rader_queue.settings import get_settings
-
     port = get_settings().metrics_port
     if port:
         start_metrics_server(port)
@@ -352,10 +235,6 @@ def _on_worker_init(sender=None, **_: Any) -> None:
 def _on_worker_process_init(**_: Any) -> None:
     """Prefork child: its own endpoint on ``port + child index`` (the parent serves ``port``).
     The solo pool sends this signal in the worker's own process: nothing to do there."""
-    from celery.utils.log import current_process_index
-
-    from rader_queue.settings import get_settings
-
     port = get_settings().metrics_port
     if port and (_server is None or _server_pid != os.getpid()):
         # a forked child: the parent's server thread did not survive the fork
@@ -364,8 +243,6 @@ def _on_worker_process_init(**_: Any) -> None:
 
 def connect_signals() -> None:
     """Connect the Celery signal handlers (idempotent: Celery dedupes by ``dispatch_uid``)."""
-    from celery import signals
-
     for signal, handler in [(signals.task_prerun, _on_prerun), (signals.task_postrun, _on_postrun),
                             (signals.task_failure, _on_failure), (signals.task_retry, _on_retry),
                             (signals.worker_init, _on_worker_init),

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from rader_queue.llm.ledger import Ledger
-from rader_queue.queue import runtime
-from rader_queue.queue.status import find_run
 from rader_queue.querygen import generation
 from rader_queue.querygen.options import QuerygenOptions, row_key
 from rader_queue.querygen.samples import load_samples
 from rader_queue.querygen.store import (apply_verdicts, existing_keys, finished_problems, make_env,
                                         rows_to_judge, write_rows)
+from rader_queue.queue import runtime
+from rader_queue.queue.status import find_run
 from rader_queue.store import session_scope
 
 Progress = Callable[[str, int, int], None]      # (phase, done, total)

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from rader_queue.errors import TaskFailed
 from rader_queue.llm.ledger import Ledger
-from rader_queue.queue import keys, runtime
-from rader_queue.queue.job_runner import JobContext, Outcome
 from rader_queue.querygen import generation
 from rader_queue.querygen.options import LLM_TYPES, STATIC_TYPES, QuerygenOptions
 from rader_queue.querygen.samples import load_samples
 from rader_queue.querygen.store import (apply_verdicts, existing_keys, make_env, rows_to_judge,
                                         write_rows)
+from rader_queue.queue import keys, runtime
+from rader_queue.queue.job_runner import JobContext, Outcome
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.models import Job, JobState
 
@@ -93,6 +93,7 @@ def generate(ctx: JobContext) -> Outcome:
     if qtype not in LLM_TYPES:
         raise TaskFailed(f"job {ctx.job_id}: query_type must be one of {', '.join(LLM_TYPES)}, "
                          f"not {qtype!r}")
+
     ledger = Ledger()
     generator = ctx.worker.generator("querygen").bind(ledger=ledger, run_id=ctx.run_id,
                                                       problem_id=ctx.problem_id)
@@ -122,6 +123,7 @@ def judge(ctx: JobContext) -> Outcome:
     """Verdicts on one problem's rows of one type: does the theorem help answer the query?"""
     options = _options(ctx)
     qtype = ctx.payload.get("query_type")
+
     ledger = Ledger()
     generator = ctx.worker.generator("judge").bind(ledger=ledger, run_id=ctx.run_id,
                                                    problem_id=ctx.problem_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from rader_queue.errors import ConfigError
 from rader_queue.queue import keys
 from rader_queue.settings import Settings, get_settings
 
@@ -19,6 +20,8 @@ WORKER_MODULES: list[str] = [
     "workers.querygen",
     "workers.judge",
 ]
+# Metrics, watchdog and reconciler of a worker process (imported by Celery as the worker starts).
+WORKER_HOOKS = "rader_queue.queue.worker_hooks"
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -62,8 +65,6 @@ def configure(app: Celery, settings: Settings) -> None:
     app.conf.broker_transport = ("rader_queue.queue.transport:Transport"
                                  if broker.startswith(("redis://", "rediss://")) else None)
     if settings.task_hard_time_limit_s >= settings.visibility_timeout_s:
-        from rader_queue.errors import ConfigError
-
         raise ConfigError("RADER_TASK_HARD_TIME_LIMIT_S must be below RADER_VISIBILITY_TIMEOUT_S, "
                           "or Redis redelivers tasks that are still running")
 
@@ -85,20 +86,9 @@ def use_settings(settings: Settings | None = None) -> Celery:
 
 
 def create_app(settings: Settings | None = None) -> Celery:
-    app = Celery("rader_queue", include=list(WORKER_MODULES))
+    app = Celery("rader_queue", include=[*WORKER_MODULES, WORKER_HOOKS])
     configure(app, settings or get_settings())
     return app
 
 
 app = create_app()
-
-# Prometheus metrics of workers: connects Celery signal handlers (see rader_queue.ops.metrics).
-import rader_queue.ops.metrics  # noqa: E402,F401
-# Heartbeat and stalled-consumer exit of workers (see rader_queue.queue.watchdog).
-import rader_queue.queue.watchdog  # noqa: E402,F401
-# SQL-driven reconciliation of lost messages and expired leases (see rader_queue.queue.reconcile).
-import rader_queue.queue.reconcile  # noqa: E402,F401
-# The worker context (rader_queue.context) is forgotten after a fork and closed at shutdown.
-from rader_queue import context as _worker_context  # noqa: E402
-
-_worker_context.connect_signals()

@@ -19,6 +19,8 @@ from typing import Any
 from celery.worker.consumer import Consumer as CeleryConsumer
 from vine import promise
 
+from rader_queue.queue import deadletter
+
 log = logging.getLogger("rader_queue.consumer")
 
 JSON_TYPES = ("application/json",)
@@ -91,8 +93,6 @@ class Consumer(CeleryConsumer):
         return on_task_received
 
     def dead_letter(self, message: Any, reason: str) -> None:
-        from rader_queue.queue import deadletter
-
         info = getattr(message, "delivery_info", None) or {}
         headers = message.headers if isinstance(message.headers, dict) else {}
         task = headers.get("task") if isinstance(headers.get("task"), str) else None

@@ -18,7 +18,10 @@ import socket
 import time
 from typing import Any
 
+import redis
+
 from rader_queue.queue import keys
+from rader_queue.settings import get_settings
 
 log = logging.getLogger("rader_queue.deadletter")
 
@@ -29,9 +32,7 @@ _client_for: tuple[str, str] | None = None
 
 def _redis():
     global _client, _client_for
-    import redis
 
-    from rader_queue.settings import get_settings
 
     settings = get_settings()
     key = (settings.broker, settings.queue_prefix)
@@ -43,8 +44,6 @@ def _redis():
 
 
 def key() -> str:
-    from rader_queue.settings import get_settings
-
     return get_settings().queue_prefix + keys.DEADLETTER
 
 

@@ -30,7 +30,15 @@ import threading
 import time
 from typing import Any
 
+from celery import platforms, signals
+from celery.worker import state
 from sqlalchemy import update
+
+from rader_queue.queue import lease
+from rader_queue.queue.lease import worker_name
+from rader_queue.settings import get_settings
+from rader_queue.store import session_scope
+from rader_queue.store.models import Job, JobState
 
 log = logging.getLogger("rader_queue.drain")
 
@@ -43,10 +51,6 @@ def hand_back(job_ids: list[int], reason: str = "handed back: worker shut down")
     """Return this process's running ``job_ids`` to ``queued`` with no lease (only rows this
     process still holds; a job another copy finished or took over is left alone). The claim
     that this interrupted is not counted as an attempt. Returns how many rows changed."""
-    from rader_queue.queue.lease import worker_name
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Job, JobState
-
     if not job_ids:
         return 0
     with session_scope() as session:
@@ -61,8 +65,6 @@ def _return_messages(app: Any) -> tuple[int, int]:
     """Requeue the messages of the requests still running, and of those received and waiting
     (a retry's countdown), by rejecting them with requeue; a message that cannot be rejected is
     published again instead. Returns (requeued, republished)."""
-    from celery.worker import state
-
     requeued = republished = 0
     for request in {*state.active_requests, *state.reserved_requests}:
         if request.acknowledged:
@@ -92,10 +94,6 @@ def _exit(code: int) -> None:
 
 
 def _drain(app: Any, grace_s: float, started: float) -> None:
-    from celery.worker import state
-
-    from rader_queue.queue import lease
-
     deadline = started + grace_s
     while time.monotonic() < deadline:
         if not state.active_requests:
@@ -120,10 +118,6 @@ def _drain(app: Any, grace_s: float, started: float) -> None:
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     """Replace Celery's SIGTERM handler (installed at start-up) with one that also starts the
     drain timer; Celery's handler still begins the warm shutdown."""
-    from celery import platforms
-
-    from rader_queue.settings import get_settings
-
     previous = signal.getsignal(signal.SIGTERM)
     grace_s = float(get_settings().drain_grace_s)
     app = sender.app if sender is not None else None
@@ -132,7 +126,6 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         if _started.is_set():
             return                            # scancel + the job script both send it
         _started.set()
-        from celery.worker import state
 
         log.warning("drain: SIGTERM; no new messages, %d problem(s) in flight get %.0fs to "
                     "finish", len(state.active_requests), grace_s)
@@ -159,7 +152,5 @@ def _before_start(signum: int, frame: Any) -> None:
 
 def install() -> None:
     """Connect the drain to this worker process (``rader-queue worker`` calls it first thing)."""
-    from celery import signals
-
     signal.signal(signal.SIGTERM, _before_start)
     signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="rader-drain")

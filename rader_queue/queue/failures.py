@@ -10,6 +10,9 @@ the reason in ``jobs.last_error``."""
 
 from __future__ import annotations
 
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import (ConnectionError as RedisConnectionError,
+                              TimeoutError as RedisTimeoutError)
 from sqlalchemy import exc as sa_exc
 
 from rader_queue.errors import BrokerError, StoreError
@@ -20,10 +23,6 @@ _SQL_OUTAGES: tuple[type[BaseException], ...] = (
 
 
 def _other_outages() -> tuple[type[BaseException], ...]:
-    from kombu.exceptions import OperationalError as KombuOperationalError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
     out: tuple[type[BaseException], ...] = (KombuOperationalError, RedisConnectionError,
                                             RedisTimeoutError, BrokerError)
     try:

@@ -31,14 +31,14 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import ConfigError, InputError, TaskFailed
-from rader_queue.queue import failures, jobs, lease
+from rader_queue.queue import deadletter, failures, jobs, lease
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
-from rader_queue.store.models import Job, Problem, Run
+from rader_queue.store.models import Job, JobState, Problem, Run
 
 log = logging.getLogger("rader_queue.jobs")
 
@@ -104,8 +104,6 @@ def valid_job_id(job_id: Any) -> int | None:
 
 def reject_message(task: Task, reason: str) -> dict[str, Any]:
     """Move this delivery to the dead-letter store (it can never run) and acknowledge it."""
-    from rader_queue.queue import deadletter
-
     request = task.request
     raw = {"id": request.id, "task": task.name, "args": request.args, "kwargs": request.kwargs,
            "headers": getattr(request, "headers", None)}
@@ -217,10 +215,6 @@ def _record_failure(job_id: int, reason: str, *, final: bool, any_holder: bool =
 
 
 def _fail_queued(session: Session, job_id: int, reason: str) -> bool:
-    from sqlalchemy import update
-
-    from rader_queue.store.models import JobState
-
     result = session.execute(update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED)
                              .values(state=JobState.FAILED, last_error=reason[:4000]))
     return bool(result.rowcount)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import RaderError
 from rader_queue.queue import lease
+from rader_queue.queue.clock import db_now, now  # noqa: F401 - now: enqueue imports it from here
 from rader_queue.queue.lease import worker_name
 from rader_queue.secrets import scrub
 from rader_queue.store.db import as_utc
@@ -31,23 +32,6 @@ class LeaseHeld(RaderError):
     def __init__(self, job_id: int, holder: str | None, remaining_s: float) -> None:
         super().__init__(f"job {job_id} is running on {holder} (lease ends in {remaining_s:.0f}s)")
         self.remaining_s = remaining_s
-
-
-def now() -> dt.datetime:
-    """This process's wall clock (shifted by the test-only ``RADER_CLOCK_OFFSET_S``). Used for
-    nothing that another process compares: leases and job times use :func:`db_now`."""
-    from rader_queue.settings import get_settings
-
-    offset = getattr(get_settings(), "clock_offset_s", 0.0)
-    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=offset)
-
-
-def db_now(session: Session) -> dt.datetime:
-    """The database's clock: every process compares leases and timestamps on this one clock,
-    whatever its own says. (SQLite is one machine's file: its clock is this host's.)"""
-    if session.get_bind().dialect.name == "postgresql":
-        return as_utc(session.scalar(text("SELECT clock_timestamp()")))
-    return now()
 
 
 class Skip(RaderError):

@@ -31,6 +31,7 @@ import time
 
 from sqlalchemy import update
 
+from rader_queue.queue.clock import db_now
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
 from rader_queue.store.models import Job, JobState
@@ -113,8 +114,6 @@ def renew_once() -> int:
     """Push the leases of this process's running jobs forward (from the database's clock);
     returns how many were renewed. A job that is no longer this process's (cancelled, deleted,
     or released by the reconciler and taken over) has its search cancelled."""
-    from rader_queue.queue.jobs import db_now     # jobs imports this module
-
     with _lock:
         ids = list(_active)
     if not ids:

@@ -10,16 +10,18 @@
 
 from __future__ import annotations
 
+import redis
+
 from rader_queue.errors import BrokerError, ConfigError
 from rader_queue.secrets import redact_url, scrub
 from rader_queue.settings import get_settings, install_settings
+from rader_queue.store.revision import check_schema
 
 
 def broker_eviction_policy(url: str) -> str | None:
     """The Redis broker's ``maxmemory-policy`` (``None``: not a Redis broker)."""
     if not url.startswith(("redis://", "rediss://")):
         return None
-    import redis
 
     try:
         client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
@@ -41,8 +43,6 @@ def check_broker(url: str | None = None) -> None:
 
 
 def worker_preflight(concurrency: int) -> None:
-    from rader_queue.store.revision import check_schema
-
     settings = get_settings()
     if not settings.db_pool_size:
         install_settings(settings.model_copy(update={"db_pool_size": concurrency + 4}))
@@ -51,8 +51,6 @@ def worker_preflight(concurrency: int) -> None:
 
 
 def enqueue_preflight(db_url: str | None = None, broker: bool = True) -> None:
-    from rader_queue.store.revision import check_schema
-
     check_schema(db_url)
     if broker:
         check_broker()

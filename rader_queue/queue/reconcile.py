@@ -34,9 +34,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+from celery import signals
+from prometheus_client import Counter
 from sqlalchemy import String, and_, cast, func, literal, or_, select, text, update
 
-from rader_queue.queue import keys
+from rader_queue.ops.metrics import REGISTRY
+from rader_queue.queue import deadletter, keys
+from rader_queue.queue.enqueue import STAGE_TASKS, celery_sender
 from rader_queue.queue.jobs import db_now
 from rader_queue.queue.lease import worker_name
 from rader_queue.settings import get_settings
@@ -70,8 +75,6 @@ class PassReport:
 
 def stage_route(stage: str) -> tuple[str, str] | None:
     """(task name, queue) of a job stage, or ``None`` for stages not published per job."""
-    from rader_queue.queue.enqueue import STAGE_TASKS
-
     task = STAGE_TASKS.get(stage)
     if task is None:
         return None
@@ -104,16 +107,12 @@ def live_task_ids(client: Any, prefix: str, queues: Iterable[str], stale_s: floa
 
 
 def _redis():
-    import redis
-
     return redis.Redis.from_url(get_settings().broker, socket_timeout=30,
                                 socket_connect_timeout=5)
 
 
 def _publish(rows: list[tuple[int, str]], send_for: Callable[[str], Any] | None) -> int:
     """Publish one message per (job id, stage); returns how many were written."""
-    from rader_queue.queue.enqueue import celery_sender
-
     by_stage: dict[str, list[int]] = {}
     for job_id, stage in rows:
         by_stage.setdefault(stage, []).append(job_id)
@@ -213,11 +212,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _record(report: PassReport, db_url: str | None) -> None:
     (log.warning if report.republished else log.info)("%s", report.line())
-    try:
-        from rader_queue.ops.metrics import REGISTRY  # noqa: F401 - metrics optional
-        _metrics(report)
-    except ImportError:
-        pass
+    _metrics(report)
     with session_scope(db_url) as session:
         now = db_now(session)
         session.add(ReconcileRun(started_at=now - dt.timedelta(seconds=report.seconds),
@@ -236,10 +231,6 @@ _counters: dict[str, Any] = {}
 
 
 def _metrics(report: PassReport) -> None:
-    from prometheus_client import Counter
-
-    from rader_queue.ops.metrics import REGISTRY
-
     if not _counters:
         for name, doc in (("passes", "Reconciler passes"),
                           ("republished", "Messages re-published by the reconciler"),
@@ -256,8 +247,6 @@ def delivery_summary(db_url: str | None = None) -> str:
     """One line for ``rader-queue status``: dead letters and the last reconciler pass."""
     parts = []
     try:
-        from rader_queue.queue import deadletter
-
         parts.append(f"dead-letter: {deadletter.count()}")
     except Exception as exc:  # noqa: BLE001 - the broker may be down; status still shows SQL
         parts.append(f"dead-letter: ? ({type(exc).__name__})")
@@ -320,8 +309,6 @@ def _on_shutting_down(**_: Any) -> None:
 
 
 def connect_signals() -> None:
-    from celery import signals
-
     signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="rader-reconcile")
     signals.worker_shutting_down.connect(_on_shutting_down, weak=False,
                                          dispatch_uid="rader-reconcile-stop")

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 
+import redis
 from sqlalchemy import delete, select, update
 
 from rader_queue.queue import keys
+from rader_queue.queue.enqueue import publish_pending
 from rader_queue.queue.jobs import db_now
+from rader_queue.queue.reconcile import reconcile_once
 from rader_queue.queue.status import find_run
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
@@ -50,7 +53,6 @@ def remove_messages(task_ids: set[bytes]) -> int:
     """Remove waiting messages with these task ids from every queue's lists."""
     if not task_ids or not get_settings().broker.startswith(("redis://", "rediss://")):
         return 0
-    import redis
 
     settings = get_settings()
     client = redis.Redis.from_url(settings.broker, socket_timeout=30)
@@ -66,9 +68,6 @@ def remove_messages(task_ids: set[bytes]) -> int:
 
 def retry_run(run_name: str, *, failed: bool = True, cancelled: bool = True,
               stage: str | None = None) -> dict[str, int]:
-    from rader_queue.queue.enqueue import publish_pending
-    from rader_queue.queue.reconcile import reconcile_once
-
     states = [s for s, on in ((JobState.FAILED, failed), (JobState.CANCELLED, cancelled)) if on]
     with session_scope() as session:
         run = find_run(session, run_name)

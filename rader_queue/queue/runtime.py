@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from rader_queue.errors import TaskFailed
 from rader_queue.ops import loop_lag
+from rader_queue.queue import lease
+from rader_queue.settings import get_settings
 
 T = TypeVar("T")
 
@@ -44,9 +46,6 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     with :func:`asyncio.wait_for`, which cancels the coroutine and raises :class:`JobTimedOut`.
     A coroutine run for a job (:mod:`rader_queue.queue.lease`) is cancelled as well when the job
     stops being this worker's (cancelled, deleted, taken over)."""
-    from rader_queue.queue import lease
-    from rader_queue.settings import get_settings
-
     global _in_flight
     bound = float(timeout if timeout is not None else get_settings().job_timeout_s)
     future = asyncio.run_coroutine_threadsafe(_bounded(coro, bound), loop())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
 from rader_queue.errors import InputError
@@ -90,6 +90,4 @@ def run_status(session: Session, run_name: str | None = None) -> RunStatus:
 
 
 def _int_type():
-    from sqlalchemy import Integer
-
     return Integer

@@ -21,6 +21,8 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 
+from rader_queue.queue import deadletter
+
 try:                                    # kombu's own exception for "nothing to read"
     from queue import Empty
 except ImportError:  # pragma: no cover
@@ -55,8 +57,6 @@ def envelope_problem(channel: Any, payload: Any) -> str | None:
 class Channel(kombu_redis.Channel):
     def _checked(self, item: Any, queue: str) -> dict | None:
         """The parsed envelope of a popped item, or ``None`` after dead-lettering it."""
-        from rader_queue.queue import deadletter
-
         try:
             payload = json.loads(bytes_to_str(item))
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -89,6 +89,12 @@ class Channel(kombu_redis.Channel):
             flush = getattr(self, "_flush_brpop_reauth", None)
             if flush is not None:
                 flush()
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        """Whether any of the queue's lists holds a message. (kombu asks with ``EXISTS``, which
+        its key-prefixing client leaves unprefixed in kombu 5.7: under ``global_keyprefix`` a
+        passive ``queue_declare`` then found no queue at all; ``LLEN`` is prefixed.)"""
+        return self._size(queue) > 0
 
     def _get(self, queue: str) -> dict:
         while True:     # a poison item is dead-lettered and the next one read

@@ -44,8 +44,13 @@ import threading
 import time
 from typing import Any
 
+import redis
+from celery import signals
+from celery.worker import state
+
 from rader_queue.ops import live_llm, loop_lag
-from rader_queue.queue import keys
+from rader_queue.queue import depth, keys
+from rader_queue.settings import get_settings
 
 log = logging.getLogger("rader_queue.watchdog")
 
@@ -68,8 +73,6 @@ class Watchdog(threading.Thread):
         self.concurrency = int(getattr(consumer.controller, "concurrency", 1) or 1)
         self.stopping = threading.Event()
         self.suspect_since: float | None = None
-        import redis
-
         self.redis = redis.Redis.from_url(broker_url, socket_timeout=2.0,
                                           socket_connect_timeout=2.0)
 
@@ -83,13 +86,10 @@ class Watchdog(threading.Thread):
                 log.exception("watchdog check failed")
 
     def check(self) -> None:
-        from celery.worker import state
-
-        from rader_queue.ops.metrics import queue_depths
-
         held, now = len(state.reserved_requests), time.time()
         try:
-            waiting = sum(queue_depths(self.redis, self.prefix, self.queues).values())
+            with depth.broker_connection(self.consumer.app) as connection:
+                waiting = sum(depth.queue_depths(connection, self.queues).values())
             self.redis.set(keys.heartbeat_key(self.prefix, self.hostname),
                            json.dumps({"time": now, "pid": os.getpid(), "held": held,
                                        "last_received": _last_received or None,
@@ -121,8 +121,6 @@ class Watchdog(threading.Thread):
 
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     global _thread
-    from rader_queue.settings import get_settings
-
     settings = get_settings()
     if _thread is not None or sender is None or settings.watchdog_interval_s <= 0:
         return
@@ -161,8 +159,6 @@ def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
 
 
 def connect_signals() -> None:
-    from celery import signals
-
     for signal, handler in [(signals.worker_ready, _on_worker_ready),
                             (signals.task_received, _on_task_received),
                             (signals.worker_shutting_down, _on_shutting_down),

@@ -28,6 +28,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
+from rank_bm25 import BM25Okapi
 from scipy import sparse
 
 from rader_queue.retrieval.corpus import TheoremCorpus
@@ -49,8 +50,6 @@ class BM25Index:
 
     def __init__(self, corpus: TheoremCorpus, k1: float = 1.5, b: float = 0.75,
                  stopwords: bool = True) -> None:
-        from rank_bm25 import BM25Okapi
-
         self.stopwords = stopwords
         tokens = [tokenize(d.full_text, stopwords) or ["\x00empty"] for d in corpus.docs]
         bm = BM25Okapi(tokens, k1=k1, b=b)

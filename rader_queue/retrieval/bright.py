@@ -26,10 +26,13 @@ from typing import Any
 
 from rader_queue.datasets.loaders import read_jsonl
 from rader_queue.errors import InputError
-from rader_queue.retrieval.corpus import BRIGHT_SPLITS as SPLITS
-from rader_queue.retrieval.corpus import Doc, TheoremCorpus
+from rader_queue.retrieval.documents import Doc, TheoremCorpus
+from rader_queue.settings import get_settings
 
 HUB_ID = "xlangai/BRIGHT"
+SPLITS = ("biology", "earth_science", "economics", "psychology", "robotics", "stackoverflow",
+          "sustainable_living", "leetcode", "pony", "aops", "theoremqa_questions",
+          "theoremqa_theorems")
 _STACKEXCHANGE = {"biology": "Biology", "earth_science": "Earth Science", "economics": "Economics",
                   "psychology": "Psychology", "robotics": "Robotics",
                   "stackoverflow": "Stack Overflow", "sustainable_living": "Sustainable Living"}
@@ -74,8 +77,6 @@ def parse_spec(spec: str) -> tuple[Path | None, str]:
 
 def local_folder(split: str) -> Path | None:
     """The configured local BRIGHT folder that holds ``documents/<split>.jsonl``, if any."""
-    from rader_queue.settings import get_settings
-
     settings = get_settings()
     for folder in (getattr(settings, "bright_dir", None), Path(settings.data_dir) / "BRIGHT"):
         if folder and (Path(folder) / "documents" / f"{split}.jsonl").is_file():

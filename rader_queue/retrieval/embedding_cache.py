@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rader_queue.retrieval.corpus import TheoremCorpus, slugify
+from rader_queue.retrieval.flat_index import flat_ip_index
 from rader_queue.settings import get_settings
 
 _SHARD = re.compile(r"^shard-(\d{5})-of-(\d{5})\.npy$")
@@ -124,7 +125,5 @@ def load_index(corpus: TheoremCorpus, embedder, *, num_shards: int | None = None
                cache_dir: Path | None = None):
     """(an exact inner-product index over the corpus vectors — faiss ``IndexFlatIP``, see
     :mod:`rader_queue.retrieval.flat_index` —, the vectors). Row i is ``corpus.docs[i]``."""
-    from rader_queue.retrieval.flat_index import flat_ip_index
-
     vectors = load_vectors(corpus, embedder, num_shards=num_shards, cache_dir=cache_dir)
     return flat_ip_index(vectors), vectors

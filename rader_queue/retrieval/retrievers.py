@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from rader_queue.errors import ConfigError
+from rader_queue.llm.embedder import embedder_from_settings
 from rader_queue.retrieval.bm25 import BM25Retriever, top_k
 from rader_queue.retrieval.corpus import TheoremCorpus
+from rader_queue.retrieval.embedding_cache import load_index
 from rader_queue.settings import Settings, get_settings
 
 
@@ -32,8 +34,6 @@ class DenseRetriever:
 
     def __init__(self, corpus: TheoremCorpus, embedder, *, cache_dir: Path | None = None,
                  num_shards: int | None = None) -> None:
-        from rader_queue.retrieval.embedding_cache import load_index
-
         self.corpus, self.embedder = corpus, embedder
         self.index, self.vectors = load_index(corpus, embedder, num_shards=num_shards,
                                               cache_dir=cache_dir)
@@ -128,8 +128,6 @@ def make_retriever(kind: str, corpus: TheoremCorpus, embedder=None,
     if kind == "bm25":
         return BM25Retriever(corpus, cache_dir=cache_dir)
     if embedder is None:
-        from rader_queue.llm.embedder import embedder_from_settings
-
         embedder = embedder_from_settings(settings)
     dense = DenseRetriever(corpus, embedder, cache_dir=cache_dir)
     if kind == "dense":

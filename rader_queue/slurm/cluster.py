@@ -3,6 +3,7 @@ the caller pick the cluster)."""
 
 from __future__ import annotations
 
+import getpass
 import re
 import shutil
 import subprocess
@@ -10,11 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rader_queue.errors import ConfigError, RaderError
-
-
-class SlurmError(RaderError):
-    """A Slurm command failed or is not installed."""
+from rader_queue.errors import ConfigError, SlurmError
 
 
 def _run(argv: list[str], env: Mapping[str, str] | None = None, timeout: float = 60) -> str:
@@ -59,8 +56,6 @@ _FORMAT = "%i|%j|%T|%M|%l|%R"
 
 def squeue(prefix: str | None = None, env: Mapping[str, str] | None = None) -> list[QueuedJob]:
     """This user's jobs (all states squeue shows), those named ``prefix…`` when given."""
-    import getpass
-
     out = _run(["squeue", "--noheader", f"--format={_FORMAT}", f"--user={getpass.getuser()}"],
                env=env)
     jobs = []

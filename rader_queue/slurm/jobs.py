@@ -5,14 +5,21 @@ only parses options."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from rader_queue.errors import ConfigError
+from rader_queue.settings import get_settings
 from rader_queue.slurm import cluster, render
 from rader_queue.slurm.spec import Resources, check_name, job_prefix
+from rader_queue.store import session_scope
+from rader_queue.store.models import Job as JobRow, JobState, Run
 
 
 @dataclass
@@ -69,11 +76,6 @@ def _header(plan: Plan, resources: Resources, job_name: str, title: str, command
 
 def run_uses_dense(run: str) -> bool:
     """Whether the run retrieves with a dense retriever (then each replica serves the embedder)."""
-    from sqlalchemy import select
-
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Run
-
     with session_scope() as session:
         config = session.scalar(select(Run.config).where(Run.name == run))
         if config is None and session.scalar(select(Run.id).where(Run.name == run)) is None:
@@ -112,7 +114,6 @@ def plan_up(run: str, opts: ReplicaOptions, resources: Resources, directory: Pat
     if opts.drain_grace_s + 15 > resources.signal_lead_s and resources.signal_lead_s:
         raise ConfigError(f"--drain-grace ({opts.drain_grace_s}s) + 15s must fit in --signal-lead "
                           f"({resources.signal_lead_s}s): the workers must be gone before the limit")
-    from rader_queue.settings import get_settings
 
     settings = get_settings()
     resources.gpus = 0 if resources.cpu_only else opts.gpus
@@ -155,9 +156,6 @@ def plan_train(dataset: str, resources: Resources, directory: Path, *, name: str
 
 def plan_eval(model: str, benchmark: str, resources: Resources, directory: Path,
               extra: list[str]) -> Plan:
-    import re
-    import shlex
-
     label = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{Path(model).name}-{benchmark}").strip("-")[:48]
     plan = _plan(directory, f"eval-{label}")
     job_name = f"rader-eval-{label}"
@@ -177,8 +175,6 @@ def plan_services(resources: Resources, directory: Path, *, redis_port: int, pg_
         for line in previous.env_file.read_text().splitlines():
             key, _, value = line.partition("=")
             if key.startswith("RADER_SERVICES_"):
-                import shlex
-
                 carried[key] = shlex.split(value)[0] if value else ""
     extra = {"RADER_SERVICES_REDIS_PASSWORD": carried.get("RADER_SERVICES_REDIS_PASSWORD")
              or secrets.token_urlsafe(24),
@@ -196,11 +192,6 @@ def plan_services(resources: Resources, directory: Path, *, redis_port: int, pg_
 
 def remaining(run: str) -> int:
     """Jobs of ``run`` not finished yet (queued or running)."""
-    from sqlalchemy import func, select
-
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Job as JobRow, JobState, Run
-
     with session_scope() as session:
         run_id = session.scalar(select(Run.id).where(Run.name == run))
         if run_id is None:

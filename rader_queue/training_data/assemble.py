@@ -30,14 +30,15 @@ from sqlalchemy import func, select
 
 from rader_queue.errors import InputError
 from rader_queue.querygen.generation import QuerygenEnv, bm25_band, ranking
-from rader_queue.querygen.options import QUERY_TYPES, QuerygenOptions, derive_seed, parse_types, run_seed
+from rader_queue.querygen.local import run_local
+from rader_queue.querygen.options import (QUERY_TYPES, QuerygenOptions, derive_seed, parse_types,
+                                          run_seed)
 from rader_queue.querygen.store import corpus_name, make_env
 from rader_queue.queue.status import find_run
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.db import require_schema
 from rader_queue.store.models import Dataset, GeneratedQuery, Job, TrainingExample
-from rader_queue.training_data import export
-from rader_queue.training_data import rows as rows_mod
+from rader_queue.training_data import export, rows as rows_mod
 
 Progress = Callable[[str, int, int], None]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -188,8 +189,6 @@ def build_dataset(run_name: str, name: str, options: BuildOptions | None = None,
         run = find_run(session, run_name)
         run_id, run_config = run.id, dict(run.config or {})
     if querygen is not None:
-        from rader_queue.querygen.local import run_local
-
         run_local(run_name, querygen, progress=tick, generator=generator)
     env = make_env(run_id, run_config, QuerygenOptions())
     seed = run_seed(run_config, QuerygenOptions(seed=options.seed))

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from rich.text import Text
 from rich.tree import Tree
 
-from rader_queue.cli.display import clean
+from rader_queue.terminal_text import clean
 
 from rader_queue.errors import InputError
 from rader_queue.queue.status import find_run

@@ -22,7 +22,7 @@ def settings_env(monkeypatch):
 
 
 def test_auto_takes_vllm_only_when_its_virtualenv_exists(settings_env, tmp_path):
-    from rader_queue.embedded import resolve_engine
+    from rader_queue.cli.embedded import resolve_engine
 
     python = tmp_path / "venv" / "bin" / "python"
     settings_env(RADER_VLLM_PYTHON=str(python))
@@ -36,7 +36,7 @@ def test_auto_takes_vllm_only_when_its_virtualenv_exists(settings_env, tmp_path)
 
 
 def test_an_unknown_engine_is_refused(settings_env):
-    from rader_queue.embedded import resolve_engine
+    from rader_queue.cli.embedded import resolve_engine
     from rader_queue.errors import ConfigError
 
     settings_env()

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from rader_queue.ops import live_llm
+from rader_queue.queue import heartbeats
 from tests.ops.conftest import cli, enqueue_args, free_port, job_states, process, wait_for, \
     wait_ready, worker_args
 
@@ -39,9 +40,9 @@ def test_live_line_sums_valid_heartbeats_and_skips_hostile_ones(rader_env, redis
         for name, beat in beats.items():
             redis_client.set(key + name, json.dumps(beat), ex=60)
         redis_client.set(key + "garbage", b"\xff{", ex=60)
-        assert set(live_llm.worker_counters(get_settings().broker, queue_prefix)) == {"w1@h",
+        assert set(heartbeats.worker_counters(get_settings().broker, queue_prefix)) == {"w1@h",
                                                                                       "w2@h"}
-        assert live_llm.live_line(get_settings()) == (
+        assert heartbeats.live_line(get_settings()) == (
             "live (2 workers): 10 LLM calls, 240 tokens, 25.0 tokens/s, 2 in flight")
     finally:
         for k in redis_client.scan_iter(match=key + "*"):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rader_queue.ops import loop_lag
 from rader_queue.ops.metrics import exposition
+from rader_queue.queue import heartbeats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,9 +48,9 @@ def test_status_shows_the_worst_worker_lag_from_heartbeats(rader_env, redis_clie
         redis_client.set(f"{queue_prefix}worker-heartbeat:{name}", json.dumps(beat), ex=60)
     redis_client.set(f"{queue_prefix}worker-heartbeat:garbage", b"\xff not json", ex=60)
     try:
-        assert loop_lag.worker_lags(get_settings().broker, queue_prefix) == {"w1@host": 0.25,
+        assert heartbeats.worker_lags(get_settings().broker, queue_prefix) == {"w1@host": 0.25,
                                                                              "w2@host": 0.03}
-        line = loop_lag.workers_line(get_settings())
+        line = heartbeats.workers_line(get_settings())
         assert line == "workers: 2 alive; event-loop lag max 0.25 s (w1@host)"
         env = {**os.environ, **rader_env, "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, "-m", "rader_queue.cli.main", "db", "upgrade"], env=env,

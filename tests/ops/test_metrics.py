@@ -1,5 +1,5 @@
 """Prometheus metrics served by a real worker (RADER_METRICS_PORT): task counters by stage and
-state, queue depth read from the prefixed Redis lists, and — with the embedded model — LLM
+state, queue depth read from the broker (passive declare), and — with the embedded model — LLM
 token counters that agree with the SQL cost ledger."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rader_queue.ops import metrics
+from rader_queue.ops import live_llm, metrics
+from rader_queue.queue import worker_hooks  # noqa: F401 - names the stage of each task
 from tests.ops.conftest import (cli, enqueue_args, finished, free_port, http_get, job_states,
                                 process, wait_for, wait_ready, worker_args)
 
@@ -42,8 +43,6 @@ def test_outcomes_and_stage_names():
     assert metrics.stage_of("rader.mcts.solve") == "mcts"
     assert metrics.stage_of("rader.querygen.extract") == "extract"
     assert metrics.stage_of("celery.ping") == "other"
-    assert metrics.queue_keys("p:", "mcts") == ["p:mcts", "p:mcts\x06\x163", "p:mcts\x06\x166",
-                                                "p:mcts\x06\x169"]
 
 
 def test_llm_observations_are_counted_by_stage_and_model():
@@ -56,8 +55,10 @@ def test_llm_observations_are_counted_by_stage_and_model():
     metrics.observe_llm_call(CallRecord(stage="ops-test", model="m", n=1, cache_hit=True))
     metrics.observe_llm_call(CallRecord(stage="ops-test", model="m", n=1, error="boom"))
     metrics.observe_llm_call(object())                       # never raises
+    live_llm.observe_call(CallRecord(stage="ops-test", model="m", n=1, prompt_tokens=5))
     get = metrics.REGISTRY.get_sample_value
-    assert get("rader_llm_prompt_tokens_total", {"stage": "ops-test", "model": "m"}) == before + 7
+    # the generator reports to live_llm, whose observer the metrics are
+    assert get("rader_llm_prompt_tokens_total", {"stage": "ops-test", "model": "m"}) == before + 12
     assert get("rader_llm_completion_tokens_total", {"stage": "ops-test", "model": "m"}) >= 3
     assert get("rader_llm_cache_hits_total", {"stage": "ops-test", "model": "m"}) >= 1
     for outcome in ("ok", "cache_hit", "error"):

@@ -47,13 +47,13 @@ NO_GENERATOR = dict(RADER_LLM_BASE_URL="http://127.0.0.1:9/v1", RADER_LLM_MAX_RE
 
 def broker_backlog(broker, prefix: str) -> tuple[int, list[str]]:
     """(messages waiting in the mcts queue, task ids of messages delivered and not acknowledged)."""
-    from rader_queue.ops.metrics import queue_depths
+    from rader_queue.queue.keys import queue_lists
 
     client = broker.client()
     try:
         unacked = [json.loads(raw)[0]["headers"]["id"]
                    for raw in client.hvals(prefix + "unacked")]
-        return queue_depths(client, prefix, ["mcts"])["mcts"], unacked
+        return sum(client.llen(name) for name in queue_lists(prefix, "mcts")), unacked
     finally:
         client.close()
 

@@ -1,4 +1,4 @@
-"""rader_queue.cli.display: data reaches the terminal as text, never as markup or escapes."""
+"""rader_queue.terminal_text: data reaches the terminal as text, never as markup or escapes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from rader_queue.cli.display import cell, clean, escaped, safe_text
+from rader_queue.terminal_text import cell, clean, escaped, safe_text
 
 
 @pytest.mark.parametrize("raw, shown", [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rader_queue.errors import ConfigError
-from rader_queue.through import SHORT_TRAIN, short_train_config
+from rader_queue.cli.through import SHORT_TRAIN, short_train_config
 from rader_queue.train.config import TrainConfig
 from rader_queue.train.trainer import train
 

@@ -45,7 +45,7 @@ def _settled(stage: str, total: int) -> bool:
 
 def test_mcts_querygen_and_build_with_vllm_serving_both_models(vllm_env, vllm_engines,
                                                               corpus_path, tmp_path):
-    from rader_queue.embedded import capped_tokens
+    from rader_queue.cli.embedded import capped_tokens
     from rader_queue.pipeline import build_run_config, enqueue_dataset
 
     config = build_run_config(retriever="dense", corpus=str(corpus_path), rollouts=2,

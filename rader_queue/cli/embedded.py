@@ -23,16 +23,15 @@ import os
 import signal
 import sys
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
 
 from rader_queue.cli.common import console
+from rader_queue.cli.outcome import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, Outcome  # noqa: F401
 
 TOKEN_LIMITS = ("max_tokens_ost", "max_tokens_crs", "max_tokens_qg", "max_tokens_summary",
                 "max_tokens_reflection")
-EXIT_OK, EXIT_JOBS_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 THROUGH = ("mcts", "dataset", "train", "eval")
 ENGINES = ("auto", "llamacpp", "vllm")
 
@@ -45,22 +44,6 @@ def capped_tokens(cap: int | None) -> dict[str, int]:
 
     defaults = MCTSConfig()
     return {name: min(getattr(defaults, name), cap) for name in TOKEN_LIMITS}
-
-
-@dataclass
-class Outcome:
-    """What a command's wait ended with."""
-
-    run: str
-    total: int
-    done: int
-    failed: int
-    timed_out: bool = False
-    wall_s: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_JOBS_FAILED if self.failed or self.timed_out else EXIT_OK
 
 
 def use_embedded_settings(database_url: str | None, settings: Any = None) -> Any:
@@ -127,7 +110,7 @@ def run_embedded(dataset: str, *, limit: int, split: str, run_name: str | None, 
         if through == "mcts":
             console.print(next_commands(report.run), soft_wrap=True)
         if through != "mcts" and not outcome.exit_code:
-            from rader_queue.through import carry_on
+            from rader_queue.cli.through import carry_on
 
             return carry_on(report.run, through, all_rewards=all_rewards, stack=stop)
     return outcome.exit_code

@@ -11,13 +11,25 @@ through the rest of the pipeline in the same process, through the same Celery ta
 
 from __future__ import annotations
 
+import re
 from contextlib import ExitStack
 from pathlib import Path
 
 from rich.text import Text
+from sqlalchemy import distinct, func, select
 
 from rader_queue.cli.common import console
-from rader_queue.embedded import EXIT_JOBS_FAILED, EXIT_OK
+from rader_queue.cli.dataset_view import empty_reason, print_counts
+from rader_queue.cli.outcome import EXIT_JOBS_FAILED, EXIT_OK
+from rader_queue.cli.progress import RunProgress
+from rader_queue.evaluation.compare import collect, render
+from rader_queue.evaluation.runner import EvalConfig
+from rader_queue.querygen import QuerygenOptions, enqueue_querygen
+from rader_queue.store import session_scope
+from rader_queue.store.models import Problem, Run, Solution
+from rader_queue.settings import get_settings
+from rader_queue.train.config import TrainConfig, encoding_defaults
+from rader_queue.training_data import BuildOptions, build_dataset
 
 BASE_MODEL = "all-MiniLM-L6-v2"
 # A short CPU run: a few optimizer steps on small groups (enough to show the loop end to end).
@@ -29,9 +41,6 @@ SHORT_TRAIN = {"base_model": BASE_MODEL, "max_steps": 8, "per_device_batch_size"
 def carry_on(run_name: str, through: str, *, all_rewards: bool = False,
              stack: ExitStack | None = None, timeout: float = 3600.0) -> int:
     """Returns the exit code (non-zero when a stage failed or left nothing for the next)."""
-    from rader_queue.cli.progress import RunProgress
-    from rader_queue.querygen import QuerygenOptions, enqueue_querygen
-
     min_reward = None if all_rewards else 1.0
     console.print(Text("── query generation", style="bold"))
     enqueue_querygen(run_name, QuerygenOptions(min_reward=min_reward))
@@ -54,27 +63,8 @@ def carry_on(run_name: str, through: str, *, all_rewards: bool = False,
     return EXIT_OK
 
 
-def empty_reason(problems: int, solved: int, all_rewards: bool) -> str:
-    """Why the dataset has no row, in one line that says what to change."""
-    if all_rewards:
-        return (f"no trajectory of the {problems} problems used a retrieved theorem: try more "
-                "--rollouts or a larger --limit")
-    if solved == 0:
-        return (f"0 of {problems} problems reached the gold answer; --all-rewards keeps "
-                "unsolved trajectories")
-    return (f"{solved} of {problems} problems reached the gold answer, but no solution used a "
-            "retrieved theorem; --all-rewards keeps unsolved trajectories")
-
-
 def _build(run_name: str, min_reward: float | None) -> tuple[int, int, int]:
     """Assemble the dataset; returns (rows, problems, solved problems)."""
-    from sqlalchemy import distinct, func, select
-
-    from rader_queue.cli.dataset_commands import print_counts
-    from rader_queue.store import session_scope
-    from rader_queue.store.models import Problem, Run, Solution
-    from rader_queue.training_data import BuildOptions, build_dataset
-
     console.print(Text("── dataset", style="bold"))
     report = build_dataset(run_name, _safe(run_name), BuildOptions(min_reward=min_reward))
     print_counts(report)
@@ -101,8 +91,6 @@ def short_train_config(rows: int) -> dict:
 
 def _train(run_name: str, rows: int) -> str:
     from rader_queue.queue.app import app
-    from rader_queue.settings import get_settings
-    from rader_queue.train.config import TrainConfig, encoding_defaults
 
     console.print(Text("── training (CPU, short)", style="bold"))
     name = f"{_safe(run_name)}-minilm"
@@ -117,8 +105,6 @@ def _train(run_name: str, rows: int) -> str:
 
 
 def _eval(checkpoint: str) -> None:
-    from rader_queue.evaluation.compare import collect, render
-    from rader_queue.evaluation.runner import EvalConfig
     from rader_queue.queue.app import app
 
     console.print(Text("── evaluation on CHAMP (base model vs the new checkpoint)", style="bold"))
@@ -128,8 +114,6 @@ def _eval(checkpoint: str) -> None:
 
 
 def _safe(name: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
 
 

@@ -21,7 +21,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from rader_queue.llm.structured import Dialect
+# How an endpoint is told to constrain its output (rader_queue.llm.structured): off, vLLM's
+# structured_outputs, the older guided_* fields, or a llama.cpp grammar.
+Dialect = Literal["off", "vllm", "vllm-guided", "llamacpp"]
 
 # The stages that call a model: MCTS search (its own summaries and relevance verdicts included),
 # query generation, judgements (query verdicts and post-hoc re-judging), evaluation reranking,
