@@ -31,6 +31,7 @@ def _jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_local_build_writes_every_query_type(scripted_run, tmp_path):
     report = build_dataset(scripted_run, "scripted", out_dir=tmp_path,
                            querygen=QuerygenOptions(judge=True))
