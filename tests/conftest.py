@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.heavy_markers import check_heavy_tests_are_slow
+
+pytest_plugins = ["pytester"]       # tests/test_heavy_markers.py runs pytest on sample tests
+
 ROOT = Path(__file__).resolve().parents[1]
 # Rich sizes the CLI's consoles when they are built (at import) from COLUMNS, else from a
 # terminal: CI has none (no stdin, and xdist workers read pipes), so tables would wrap at 80 and
@@ -126,11 +130,16 @@ def redis_client():
     client.close()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`-n N --dist loadgroup`, the README's test command), tests that share
+    """A heavy test (vLLM, Slurm, the embedded model) not marked `slow` is a collection error
+    (`tests/heavy_markers.py`): the fast lane `-m "not slow"` must stay fast.
+
+    Under pytest-xdist (`-n N --dist loadgroup`, the README's test command), tests that share
     one heavy resource run on one worker, one after another: the vLLM servers (a session
     fixture, ~6 GiB), the Slurm cluster (one slurmctld/slurmd per machine) and the embedded CPU
     model (the CPU-bound tests would only slow each other down). Everything else spreads."""
+    check_heavy_tests_are_slow(items)
     for item in items:
         for marker in ("vllm", "slurm", "model"):
             if item.get_closest_marker(marker) is not None:

@@ -123,6 +123,7 @@ def test_garbage_on_a_workers_stdout_never_becomes_a_verdict():
         assert not verdict.equal
 
 
+@pytest.mark.slow
 def test_many_simultaneous_timeouts_each_return_within_the_bound():
     bound = 1.0
     with AnswerChecker(timeout_s=bound, workers=2, target="tests.answers.helpers:sleepy") as c:
@@ -161,6 +162,7 @@ def test_closing_while_a_check_runs_leaves_no_process_behind():
 
 
 if sys.platform.startswith("linux"):
+    @pytest.mark.slow
     def test_parent_killed_mid_check_leaves_no_orphan(tmp_path):
         """A parent SIGKILLed during a 60 s check: its checking process exits within seconds."""
         import os

@@ -32,6 +32,7 @@ def test_pathological_answer_returns_within_the_bound(checker, answer):
         assert reward == 0.0 and reward.reason
 
 
+@pytest.mark.slow
 def test_overrunning_check_is_killed_and_replaced():
     with AnswerChecker(timeout_s=1.0, workers=1, target="tests.answers.helpers:sleepy") as c:
         first = c.check_sync("0", "")

@@ -20,7 +20,7 @@ from rader_queue.store.models import Checkpoint, EvalQueryResult, EvalResult, Tr
 from tests.process_helpers import running, wait_for, worker_cmd
 from tests.training_data.conftest import store_scripted_run
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]    # train + eval through a worker
 NAME = "e2e-minilm"
 STEPS = 3
 

@@ -114,6 +114,7 @@ class Tap:
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_llm_rerank_with_the_embedded_smollm2(bright_dir, tmp_path, eval_env):
     """Rerank BM25's top 3 with the real SmolLM2 server: every final score follows
     ``w·rating/5 + (1−w)·minmax(bm25)`` with the rating parsed from the model's own reply, or

@@ -12,7 +12,7 @@ from rader_queue.llm.generator import Generator
 from rader_queue.llm.ledger import Ledger
 from rader_queue.settings import Settings
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]    # one llama.cpp server per module
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 
 from rader_queue.llm.embedded_server import embedded_server
 
-pytestmark = pytest.mark.model
 
 
 def _rows(output: str) -> dict[str, str]:
@@ -16,6 +15,8 @@ def _rows(output: str) -> dict[str, str]:
             for line in output.splitlines() if line.count("│") >= 3}
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_llm_check_tells_what_llamacpp_honours(monkeypatch):
     from rader_queue.cli.llm_commands import llm_app
     from rader_queue.settings import get_settings

@@ -24,6 +24,7 @@ def _commands(group: click.Group, path=()):
             yield (*path, name), command
 
 
+@pytest.mark.slow
 def test_help_text_is_unwrapped_and_markup_free():
     root = typer.main.get_command(app)
     commands = dict(_commands(root))
@@ -45,6 +46,7 @@ def test_help_text_is_unwrapped_and_markup_free():
     assert split["run"] == split["enqueue"], split
 
 
+@pytest.mark.slow
 def test_bad_dataset_fails_before_anything_starts(tmp_path):
     env = newcomer_env(tmp_path)
     started = time.monotonic()
@@ -61,6 +63,7 @@ def test_bad_dataset_fails_before_anything_starts(tmp_path):
     assert out.returncode == 3 and "TheoremQA/all_theorems.json" in out.stderr
 
 
+@pytest.mark.slow
 def test_store_setup_errors_are_one_line_with_the_fix(tmp_path, fresh_pg_url):
     env = newcomer_env(tmp_path)
     missing = PG_ADMIN_URL.rsplit("/", 1)[0] + "/rader_no_such_db_i17"
@@ -78,6 +81,7 @@ def test_store_setup_errors_are_one_line_with_the_fix(tmp_path, fresh_pg_url):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_report_of_an_unknown_run_creates_nothing(tmp_path):
     env = newcomer_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'r.db'}"
@@ -88,6 +92,7 @@ def test_report_of_an_unknown_run_creates_nothing(tmp_path):
     assert not (tmp_path / "rep").exists()
 
 
+@pytest.mark.slow
 def test_worker_refuses_to_start_without_a_generator(tmp_path, rader_env):
     env = {**newcomer_env(tmp_path), **rader_env, "RADER_WORKER_REQUIRE_GENERATOR": "true"}
     env.pop("RADER_LLM_BASE_URL", None)

@@ -28,6 +28,7 @@ def _port_open(port: int) -> bool:
 
 @pytest.mark.model
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.slow
 def test_a_signal_stops_the_server_and_frees_the_port(tmp_path, signum):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}

@@ -28,6 +28,7 @@ def test_flower_refuses_to_start_without_auth(ops_env, monkeypatch):
     assert "FLOWER_BASIC_AUTH" in out.stderr
 
 
+@pytest.mark.slow
 def test_flower_sees_worker_and_finished_tasks(ops_env, unique, tmp_path):
     password = secrets.token_hex(8)
     auth = ("ops", password)

@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from rader_queue.ops import loop_lag
 from rader_queue.ops.metrics import exposition
 from rader_queue.queue import heartbeats
@@ -38,6 +40,7 @@ def test_gauge_is_exported():
     assert b"rader_event_loop_lag_seconds" in exposition()
 
 
+@pytest.mark.slow
 def test_status_shows_the_worst_worker_lag_from_heartbeats(rader_env, redis_client, queue_prefix):
     from rader_queue.settings import get_settings
 

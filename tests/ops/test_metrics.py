@@ -66,6 +66,7 @@ def test_llm_observations_are_counted_by_stage_and_model():
     assert get("rader_llm_call_latency_seconds_count", {"stage": "ops-test", "model": "m"}) >= 3
 
 
+@pytest.mark.slow
 def test_worker_serves_task_counters_and_queue_depth(ops_env, unique, tmp_path):
     from rader_queue.queue.app import create_app
     from rader_queue.settings import get_settings

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 
+import pytest
+
 from rader_queue.cli.status_view import eta_s, progress_line, stage_rate
 from rader_queue.queue.status import StageProgress
 from tests.ops.conftest import CLI, ROOT, cli, enqueue_args, full_env, stop, wait_for, process, \
@@ -39,6 +41,7 @@ def test_rate_and_eta_come_from_the_live_rate():
     assert "finished" in progress_line(done)
 
 
+@pytest.mark.slow
 def test_watch_follows_a_run_and_exits_when_it_completes(ops_env, unique, tmp_path):
     run = f"watch-{unique}"
     out = cli(enqueue_args(run, limit=3), ops_env)

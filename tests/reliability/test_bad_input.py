@@ -94,7 +94,13 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case, files, args, code, needles", CASES, ids=[c[0] for c in CASES])
+# Each case is one CLI process (~1-2 s quiet, ~8 s on a loaded machine): the fast lane keeps one
+# bad file, one bad name and one bad option; the full run checks them all.
+FAST_CASES = {"malformed-json", "unknown-dataset", "unknown-retriever"}
+
+
+@pytest.mark.parametrize("case, files, args, code, needles", [
+    pytest.param(*c, id=c[0], marks=() if c[0] in FAST_CASES else pytest.mark.slow) for c in CASES])
 def test_bad_input_is_refused_and_nothing_is_enqueued(case, files, args, code, needles, rader_env,
                                                       redis_client, queue_prefix, tmp_path):
     for name, records in files.items():
@@ -114,6 +120,7 @@ def test_bad_input_is_refused_and_nothing_is_enqueued(case, files, args, code, n
     assert list(redis_client.scan_iter(match=queue_prefix + "*", count=1000)) == []
 
 
+@pytest.mark.slow
 def test_one_mb_problem_is_skipped_with_skip_invalid(rader_env, redis_client, queue_prefix,
                                                      tmp_path):
     """The deliberate other half of the 1 MB decision: skipped and reported, the rest enqueued."""

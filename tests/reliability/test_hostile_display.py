@@ -122,6 +122,7 @@ def test_valid_run_names_pass():
     assert default_run_name("my file [v2].jsonl", "test") == "my_file_v2_.jsonl-test"
 
 
+@pytest.mark.slow
 def test_run_names_are_validated_before_anything_is_written(rader_env, tmp_path):
     data = tmp_path / "ok.jsonl"
     data.write_text(json.dumps({"id": "a", "problem": "1+1?", "answer": "2"}) + "\n")

@@ -141,6 +141,7 @@ def test_a_deep_healthy_queue_is_not_republished(rader_env, tmp_path, request):
     client.delete(queue)
 
 
+@pytest.mark.slow
 def test_an_evicting_redis_is_refused(rader_env, private_redis, tmp_path):
     broker = private_redis()
     client = broker.client()

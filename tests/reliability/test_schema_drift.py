@@ -28,6 +28,7 @@ def _refusals(env: dict) -> tuple:
     return w, e
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("drift", ["dropped-column", "one-ahead", "one-behind"])
 def test_schema_drift_is_refused_at_start(drift, rader_env, own_pg_url):
     env = worker_env(rader_env, RADER_DATABASE_URL=own_pg_url)
@@ -60,6 +61,7 @@ def test_unknown_revision_is_one_line(rader_env, own_pg_url):
     assert "nosuchrev" in out.stderr
 
 
+@pytest.mark.slow
 def test_a_permanent_sql_error_fails_the_job_once(rader_env, own_pg_url, sim_llm, tmp_path):
     """Every tree_nodes insert violates a CHECK constraint: IntegrityError is not an outage."""
     env = worker_env(rader_env, RADER_DATABASE_URL=own_pg_url,

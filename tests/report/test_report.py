@@ -73,6 +73,7 @@ def test_query_generation_nodes_show_topk_and_verdicts(built, pg_url):
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_tree_in_browser_node_count_and_expansion(built, pg_url):
     info, _, out = built
     pid = info["problems"][0]
@@ -107,6 +108,7 @@ def _ancestors(dom, nid):
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_planted_script_is_escaped_and_never_runs(built):
     info, _, out = built
     pid = info["problems"][PLANTED]
@@ -152,6 +154,7 @@ def test_index_pages_and_filters_in_browser(built):
     assert dom.count("<tr data-outcome=") == PROBLEMS
 
 
+@pytest.mark.slow
 def test_cli_report_command(built, pg_url, tmp_path):
     import typer
     from typer.testing import CliRunner

@@ -8,7 +8,7 @@ import pytest
 from rader_queue.retrieval.embedding_cache import (cache_folder, embed_shard, load_index,
                                                    load_vectors, shard_bounds, stored_shards)
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]    # MiniLM over all of CHAMP
 
 
 def test_shard_bounds_cover_the_corpus():

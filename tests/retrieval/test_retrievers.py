@@ -44,6 +44,7 @@ def test_bm25_scores_equal_rank_bm25(champ):
 
 @pytest.mark.model
 @pytest.mark.parametrize("kind", ["bm25", "dense", "hybrid"])
+@pytest.mark.slow
 def test_gold_concept_in_top_10(retrievers, problems, kind):
     retriever = retrievers[kind]
     for pid, (text, gold) in problems.items():
@@ -56,6 +57,7 @@ def test_gold_concept_in_top_10(retrievers, problems, kind):
 
 @pytest.mark.model
 @pytest.mark.parametrize("kind", ["bm25", "dense", "hybrid"])
+@pytest.mark.slow
 def test_exclusion(retrievers, kind):
     retriever = retrievers[kind]
     query = "geometric progression sum formula"
@@ -83,6 +85,7 @@ def test_fusion_by_hand():
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_hybrid_matches_fusion_over_union(retrievers):
     hybrid = retrievers["hybrid"]
     hybrid_small = HybridRetriever(hybrid.dense, hybrid.bm25, alpha=0.3, depth=5)

@@ -90,6 +90,7 @@ def test_written_files_and_bash_syntax(tmp_path, monkeypatch):
     assert not set(SECRETS) & set(env)
 
 
+@pytest.mark.slow
 def test_bad_options_are_one_line_errors(tmp_path):
     out = _cli("up", "bad name;rm", "--dry-run", tmp_path=tmp_path)
     assert out.returncode != 0 and "cannot name a Slurm job" in out.stderr

@@ -13,17 +13,22 @@ import time
 import pytest
 from sqlalchemy import select
 
-from rader_queue.pipeline import build_run_config, enqueue_dataset
+from rader_queue.pipeline import build_run_config, enqueue_loaded, load_checked
 from rader_queue.queue import jobs, lease
 from rader_queue.store import session_scope
 from rader_queue.store.models import Job, JobState
 
 
+@pytest.fixture(scope="module")
+def one_problem():
+    """One CHAMP problem, read once per module (reading CHAMP takes ~1.5 s)."""
+    return load_checked("CHAMP", split="test", limit=1, echo=lambda m: None)
+
+
 @pytest.fixture
-def job_id(rader_env):
-    report = enqueue_dataset("CHAMP", split="test", limit=1, run_name=f"lease-{id(rader_env)}",
-                             config=build_run_config(rollouts=1), echo=lambda m: None,
-                             send=lambda job: f"t{job}")
+def job_id(rader_env, one_problem):
+    report = enqueue_loaded(one_problem, run_name=f"lease-{id(rader_env)}",
+                            config=build_run_config(rollouts=1), send=lambda job: f"t{job}")
     with session_scope() as s:
         return s.scalar(select(Job.id).where(Job.run_id == report.run_id))
 

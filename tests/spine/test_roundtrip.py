@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
 
 from rader_queue.store import session_scope
@@ -26,6 +27,7 @@ def _states(run_name: str) -> dict[str, int]:
     return dict(rows)
 
 
+@pytest.mark.slow
 def test_cli_enqueue_then_worker_finishes_every_job(rader_env, tmp_path):
     """The whole spine with the real MCTS task: its generator is the simulated OpenAI-compatible
     server (a real HTTP server on loopback), retrieval BM25 over the TheoremQA theorems."""
@@ -65,6 +67,7 @@ def test_cli_enqueue_then_worker_finishes_every_job(rader_env, tmp_path):
     assert status.returncode == 0 and "mcts" in status.stdout and "6" in status.stdout
 
 
+@pytest.mark.slow
 def test_cli_errors_are_clear(rader_env):
     out = _cli("enqueue", "NOPE", env=rader_env)
     assert out.returncode == 2 and "unknown dataset 'NOPE'" in out.stderr

@@ -67,6 +67,7 @@ def _worker(rank: int, world: int, port: int, backend: str, out: dict) -> None:
         not torch.cuda.is_available() or torch.cuda.device_count() < 2,
         reason="NCCL gather needs 2 GPUs (run by bench/gpu_check.py on a GPU machine)")),
 ])
+@pytest.mark.slow
 def test_gather_spans_all_ranks(backend):
     mp = torch.multiprocessing.get_context("spawn")
     with mp.Manager() as manager:

@@ -10,7 +10,7 @@ from rader_queue.cli.through import SHORT_TRAIN, short_train_config
 from rader_queue.train.config import TrainConfig
 from rader_queue.train.trainer import train
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]    # trains MiniLM on CPU
 
 
 def test_short_train_fits_a_one_row_dataset(tmp_path, tiny_rows):

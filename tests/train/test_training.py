@@ -15,7 +15,7 @@ from rader_queue.train.config import TrainConfig
 from rader_queue.train.model import load_encoder
 from rader_queue.train.trainer import deepspeed_config, train
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]    # trains MiniLM on CPU
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["Let x_n be the number of strings of length n ending with 1.",
          "rule of sum: if there are n actions with p_i ways each, there are p_1+...+p_n ways."]

@@ -31,6 +31,7 @@ def _jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_local_build_writes_every_query_type(scripted_run, tmp_path):
     report = build_dataset(scripted_run, "scripted", out_dir=tmp_path,
                            querygen=QuerygenOptions(judge=True))
@@ -96,6 +97,7 @@ def test_reward_filter_and_all_rewards(scripted_run, tmp_path):
     assert again.stats["qcot"]["reward_filtered"] > 0
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_bytes_and_versions_follow_content(scripted_run, tmp_path):
     first = build_dataset(scripted_run, "det", out_dir=tmp_path / "a", querygen=QuerygenOptions())
     data = first.jsonl_path.read_bytes()

@@ -3,6 +3,7 @@ process consumes the querygen and judge queues, and ``dataset build`` assembles 
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from rader_queue.querygen import QuerygenOptions, enqueue_querygen
@@ -23,6 +24,7 @@ def _jobs(run_id):
             .group_by(Job.stage, Job.state)).all())
 
 
+@pytest.mark.slow
 def test_worker_runs_querygen_and_judge_jobs(qg_env, scripted_run, tmp_path):
     types = ("qcot", "qquestion", "qllmq")
     options = QuerygenOptions(types=types, judge=True)
