@@ -162,7 +162,7 @@ def test_celery_worker_shutdown_closes_the_process_worker_context():
     from celery import signals
 
     from rader_queue import context
-    from rader_queue.queue import app  # noqa: F401 - connects the worker signals
+    from rader_queue.queue import worker_hooks  # noqa: F401 - a worker process loads it: it connects the context
 
     with FakeServer("ok") as server:
         worker = WorkerContext(Settings(llm_base_url=server.base_url, llm_cache=False))
