@@ -11,6 +11,7 @@
     ├── ModelError                  a model endpoint could not produce an answer
     │   └── GenerationFailed        the generator gave up after its bounded retries
     └── TaskFailed                  a task that cannot succeed; its reason lands in jobs.last_error
+        └── PayloadError            a job whose payload (or stage) does not fit its stage's model
 
 Messages are written for the user who runs the CLI: they say what was wrong and where.
 """
@@ -81,3 +82,8 @@ class GenerationFailed(ModelError):
 
 class TaskFailed(RaderError):
     """A task that cannot succeed; the job is marked failed with this message as its reason."""
+
+
+class PayloadError(TaskFailed):
+    """A job whose payload does not fit its stage's payload model (or whose stage is unknown):
+    it can never run, so it fails at once with the fields that were wrong."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from rader_queue.cli.display import clean
 
@@ -145,30 +145,6 @@ def enqueue_dataset(dataset: str, *, split: str, limit: int | None, run_name: st
     loaded = load_checked(dataset, split=split, limit=limit, fields=fields,
                           skip_invalid=skip_invalid, echo=echo)
     return enqueue_loaded(loaded, run_name=run_name, config=config, stage=stage, send=send)
-
-
-def retry_jobs(run_name: str, *, failed: bool = True, unpublished: bool = True,
-               stage: str | None = None) -> dict[str, int]:
-    """Put failed jobs back to queued (clearing their broker message) and publish them, with a
-    fresh set of attempts (``RADER_TASK_MAX_RETRIES`` counts claims since the last retry)."""
-    with session_scope() as session:
-        run = find_run(session, run_name)
-        run_id = run.id
-        count = 0
-        if failed:
-            where = [Job.run_id == run_id, Job.state == JobState.FAILED]
-            if stage:
-                where.append(Job.stage == stage)
-            count = session.execute(update(Job).where(*where).values(
-                state=JobState.QUEUED, celery_task_id=None, finished_at=None,
-                attempts=0)).rowcount
-        stages = session.scalars(select(Job.stage).where(Job.run_id == run_id).distinct()).all()
-    published = 0
-    if failed or unpublished:
-        for job_stage in stages:
-            if stage is None or job_stage == stage:
-                published += publish_pending(run_id, job_stage)
-    return {"failed": count, "published": published}
 
 
 def enqueue_rejudge(run_name: str, *, model: str, base_url: str | None = None) -> dict[str, int]:

@@ -3,9 +3,9 @@ through the rest of the pipeline in the same process, through the same Celery ta
 
 * dataset: the query-generation jobs (``querygen`` queue) on the in-process worker, then the
   dataset assembly (reward filter as configured: solved trajectories only unless --all-rewards).
-* train: a short CPU training of the embedded retriever (MiniLM, LoRA) by the ``rader.train.run``
-  task, applied in this process.
-* eval: the ``rader.eval.run`` task on CHAMP for the base model and the new checkpoint, and the
+* train: a short CPU training of the embedded retriever (MiniLM, LoRA): a ``train`` job of the
+  run, run in this process through its task.
+* eval: ``eval`` jobs of the run on CHAMP for the base model and the new checkpoint, and the
   comparison table.
 """
 
@@ -18,6 +18,7 @@ from rich.text import Text
 
 from rader_queue.cli.common import console
 from rader_queue.embedded import EXIT_JOBS_FAILED, EXIT_OK
+from rader_queue.store.models import JobState
 
 BASE_MODEL = "all-MiniLM-L6-v2"
 # A short CPU run: a few optimizer steps on small groups (enough to show the loop end to end).
@@ -49,7 +50,7 @@ def carry_on(run_name: str, through: str, *, all_rewards: bool = False,
     if through == "train":
         _next(run_name, checkpoint)
         return EXIT_OK
-    _eval(checkpoint)
+    _eval(run_name, checkpoint)
     _next(run_name, checkpoint)
     return EXIT_OK
 
@@ -99,31 +100,47 @@ def short_train_config(rows: int) -> dict:
     return dict(SHORT_TRAIN) | {"per_device_batch_size": max(1, min(SHORT_TRAIN["per_device_batch_size"], rows))}
 
 
-def _train(run_name: str, rows: int) -> str:
+def run_job_here(run_name: str, stage: str, name: str, payload: dict) -> dict:
+    """One job of ``stage`` in the run, recorded in SQL and run in this process through its
+    task (as a worker would); its result, or TaskFailed with the job's reason."""
+    from rader_queue.errors import TaskFailed
     from rader_queue.queue.app import app
+    from rader_queue.queue.model_jobs import enqueue_model_jobs, job_outcome
+    from rader_queue.queue.stage_tasks import run_in_process
+
+    job_id = enqueue_model_jobs(stage, [(name, payload)], run=run_name, publish=False).job_ids[0]
+    run_in_process(app, stage, [job_id])
+    state, result, error = job_outcome(job_id)
+    if state != JobState.DONE:
+        raise TaskFailed(f"{stage} job {job_id} {state}: {error}")
+    return result or {}
+
+
+def _train(run_name: str, rows: int) -> str:
     from rader_queue.train.config import TrainConfig
 
     console.print(Text("── training (CPU, short)", style="bold"))
     name = f"{_safe(run_name)}-minilm"
     cfg = TrainConfig.from_dict(short_train_config(rows)).to_dict()
     out = str(Path("outputs") / "checkpoints" / name)
-    result = app.tasks["rader.train.run"].apply(args=[_last_jsonl, out, name, cfg]).get()
+    result = run_job_here(run_name, "train", name, {"dataset": _last_jsonl, "output_dir": out,
+                                                    "name": name, "config": cfg})
     console.print(Text(f"checkpoint {name}: {result.get('steps')} steps"
                        + (f", loss {result['first_loss']:.4f} → {result['final_loss']:.4f}"
                           if "final_loss" in result else "")))
     return name
 
 
-def _eval(checkpoint: str) -> None:
+def _eval(run_name: str, checkpoint: str) -> None:
     from dataclasses import asdict
 
     from rader_queue.evaluation.compare import collect, render
     from rader_queue.evaluation.runner import EvalConfig
-    from rader_queue.queue.app import app
 
     console.print(Text("── evaluation on CHAMP (base model vs the new checkpoint)", style="bold"))
     for model in (BASE_MODEL, checkpoint):
-        app.tasks["rader.eval.run"].apply(args=[asdict(EvalConfig(model=model, benchmark="champ"))]).get()
+        config = asdict(EvalConfig(model=model, benchmark="champ"))
+        run_job_here(run_name, "eval", f"{model}@champ", {"config": config | {"ks": list(config["ks"])}})
     console.print(render(collect(models=[BASE_MODEL, checkpoint], benchmarks=None)))
 
 

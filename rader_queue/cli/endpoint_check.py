@@ -9,7 +9,9 @@ from contextlib import ExitStack
 
 from rader_queue.errors import ConfigError
 
-GENERATOR_QUEUES = ("mcts", "judge", "querygen")
+from rader_queue.queue.stages import generator_queues
+
+GENERATOR_QUEUES = generator_queues()       # queues of the stages that call the generator
 HOW = ("start one with `rader-queue llm serve-embedded` (prints the variables to export) or a "
        "vLLM server, then set RADER_LLM_BASE_URL and RADER_LLM_MODEL")
 

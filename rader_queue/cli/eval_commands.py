@@ -56,10 +56,14 @@ def run(
     if enqueue:
         from dataclasses import asdict
 
-        from rader_queue.queue.app import app
+        from rader_queue.queue.model_jobs import enqueue_model_jobs
 
-        result = app.send_task("rader.eval.run", args=[asdict(cfg), str(out_dir) if out_dir else None])
-        console.print(f"enqueued evaluation of [bold]{escaped(model)}[/] on {escaped(benchmark)} (task {result.id})")
+        config = asdict(cfg) | {"ks": list(cfg.ks)}
+        report = enqueue_model_jobs("eval", [(f"{model}@{benchmark}", {
+            "config": config, "out_dir": str(out_dir) if out_dir else None})])
+        console.print(f"enqueued evaluation of [bold]{escaped(model)}[/] on {escaped(benchmark)} "
+                      f"(job {report.job_ids[0]}); `rader-queue status {escaped(report.run)}` "
+                      "follows it")
         return
     with console.status(f"evaluating {model} on {benchmark}"):
         outcome = run_eval(cfg, out_dir=out_dir)

@@ -119,7 +119,7 @@ def worker(
         os.environ["RADER_METRICS_PORT"] = str(metrics_port)
         _settings.cache_clear()
     from rader_queue.queue.app import app as celery_app
-    from rader_queue.queue.keys import QUEUES, TRAIN, EVAL
+    from rader_queue.queue.stages import QUEUES, gpu_queues
     from rader_queue.errors import UnknownQueueError
     from rader_queue.settings import get_settings
 
@@ -127,7 +127,7 @@ def worker(
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
         raise UnknownQueueError(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}")
-    gpu_only = set(names) <= {TRAIN, EVAL}
+    gpu_only = set(names) <= set(gpu_queues())
     pool = pool or ("solo" if gpu_only else "threads")
     if pool not in ("threads", "prefork", "solo"):
         raise ConfigError(f"--pool must be threads, prefork or solo, not {pool!r}")

@@ -233,14 +233,11 @@ class QueueDepthCollector(Collector):
 @lru_cache(maxsize=256)
 def stage_of(task_name: str) -> str:
     """The jobs-table stage of a task name (``rader.querygen.extract`` → ``extract``)."""
-    try:
-        from rader_queue.queue.enqueue import STAGE_TASKS
+    from rader_queue.queue.stages import for_task
 
-        for stage, name in STAGE_TASKS.items():
-            if name == task_name:
-                return stage
-    except Exception:  # noqa: BLE001
-        pass
+    stage = for_task(task_name)
+    if stage is not None:
+        return stage.name
     parts = task_name.split(".")
     return parts[1] if len(parts) >= 3 and parts[0] == "rader" else "other"
 
@@ -310,14 +307,14 @@ def metrics_address() -> str:
 def register_queue_depth(settings: Any = None) -> None:
     """Add the queue-depth collector for the configured broker (Redis only; once per process)."""
     global _depth_registered
-    from rader_queue.queue import keys
+    from rader_queue.queue import stages
     from rader_queue.settings import get_settings
 
     settings = settings or get_settings()
     with _server_lock:
         if _depth_registered or not settings.broker.startswith(("redis://", "rediss://", "unix://")):
             return
-        REGISTRY.register(QueueDepthCollector(settings.broker, settings.queue_prefix, keys.QUEUES))
+        REGISTRY.register(QueueDepthCollector(settings.broker, settings.queue_prefix, stages.QUEUES))
         _depth_registered = True
 
 

@@ -1,0 +1,25 @@
+"""The ``train`` stage's body: train one retriever and record its checkpoint
+(:func:`rader_queue.train.service.run_training`: the ``checkpoints`` row and its loss curve).
+
+A training is done once: its job's idempotency key carries the checkpoint name and the payload's
+hash, and a finished job is never claimed again. A relative output dir is resolved against the
+worker's working directory, so the paths recorded in SQL are the ones the worker wrote (eval
+workers elsewhere need absolute, shared paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rader_queue.queue.job_runner import JobContext, Outcome
+from rader_queue.settings import get_settings
+
+
+def train_job(ctx: JobContext) -> Outcome:
+    from rader_queue.train.config import TrainConfig
+    from rader_queue.train.service import run_training
+
+    p = ctx.params
+    summary = run_training(TrainConfig.from_dict(p.config), p.dataset,
+                           str(Path(p.output_dir).resolve()), name=p.name,
+                           db_url=get_settings().db_url)
+    return Outcome(summary)
