@@ -150,9 +150,16 @@ def test_malformed_payload_fails_classified_on_every_stage(rader_env, tmp_path):
                 Job.run_id == run_id, Job.state == JobState.FAILED)).all()
         return {stage: (attempts, error) for stage, attempts, error in rows}
 
+    def states() -> dict[str, str]:
+        with session_scope() as s:
+            return dict(s.execute(select(Job.stage, Job.state).where(Job.run_id == run_id)).all())
+
     with running(worker_command(",".join(stages.QUEUES), concurrency=2), env, log) as proc:
-        wait_for(lambda: len(failed()) == len(BAD), 120, what="every malformed job failed",
-                 log_path=log)
+        try:
+            wait_for(lambda: len(failed()) == len(BAD), 240, what="every malformed job failed")
+        except AssertionError:
+            raise AssertionError(f"job states {states()}; worker log:\n"
+                                 f"{log.read_text(errors='replace')[-6000:]}") from None
         assert proc.poll() is None, Path(log).read_text()[-3000:]
     for stage, (attempts, error) in failed().items():
         field = BAD[stage][1]
