@@ -73,7 +73,10 @@ class Outcome:
 
 
 def _load_context(session: Session, job: Job) -> JobContext:
-    ctx = JobContext(job.id, job.stage, job.attempts, dict(job.payload or {}), run_id=job.run_id)
+    # the payload as stored (a copy): checked against the stage's model before the body runs
+    payload = job.payload if job.payload is not None else {}
+    payload = dict(payload) if isinstance(payload, dict) else payload
+    ctx = JobContext(job.id, job.stage, job.attempts, payload, run_id=job.run_id)
     if job.run_id is not None:
         run = session.get(Run, job.run_id)
         ctx.run_name, ctx.run_config = run.name, dict(run.config or {})

@@ -39,8 +39,8 @@ GOOD = {
 }
 # A payload each stage's model refuses, and the field the failure must name.
 BAD = {
-    "mcts": ({"unexpected": 1}, "unexpected"),
-    "judge": ({"model": ""}, "model"),
+    "mcts": (["not", "an", "object"], "valid dictionary"),
+    "judge": ({"model": "", "unexpected": 1}, "unexpected"),
     "extract": ({"options": {"no_such_option": True}}, "options"),
     "querygen": ({"options": {}, "query_type": "qcot"}, "query_type"),
     "judge_queries": ({"options": {}, "query_type": "qnope"}, "query_type"),
