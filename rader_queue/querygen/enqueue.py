@@ -13,7 +13,7 @@ trajectories is new work while asking again for the same adds nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
@@ -35,6 +35,7 @@ class QuerygenReport:
     problems: int
     jobs_new: dict[str, int]
     published: int
+    keys: list[str] = field(default_factory=list)    # extract and querygen jobs' keys
 
 
 def publish(run_id: int, stages: tuple[str, ...] = (EXTRACT, GENERATE, JUDGE),
@@ -71,7 +72,8 @@ def enqueue_querygen(run_name: str, options: QuerygenOptions, *,
         if options.judge:
             new[JUDGE] = _judge_jobs(session, rows, options, {p.id: p.source_id for p in problems})
     published = publish(run_id, send=send) if publish_jobs else 0
-    return QuerygenReport(run_name, run_id, len(problems), new, published)
+    return QuerygenReport(run_name, run_id, len(problems), new, published,
+                          [r["idempotency_key"] for r in rows])
 
 
 def _judge_jobs(session, rows: list[dict], options: QuerygenOptions,

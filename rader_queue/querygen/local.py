@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from rader_queue.querygen.enqueue import enqueue_querygen
 from rader_queue.querygen.options import QuerygenOptions
@@ -36,6 +36,7 @@ def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | N
 
     tick = progress or (lambda phase, done, total: None)
     queued = enqueue_querygen(run_name, options, publish_jobs=False)
+    _again(queued.run_id, queued.keys, judge=options.judge)
     report = LocalReport(problems=queued.problems)
     for stage in (EXTRACT, GENERATE, JUDGE):     # judge jobs are added by the first two
         ids = _runnable(queued.run_id, stage)
@@ -45,6 +46,20 @@ def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | N
         report.failed[stage] = sum(1 for r in results if "failed" in r)
         tick(PHASES[stage], len(ids), len(ids))
     return report
+
+
+def _again(run_id: int, keys: list[str], *, judge: bool) -> None:
+    """A local build brings the rows up to date: the jobs of these options that finished
+    before run again (their bodies skip the rows already stored, so only missing ones are
+    made), and with ``judge`` so do the run's finished judge jobs (only unjudged rows)."""
+    again = (Job.idempotency_key.in_(keys),)
+    if judge:
+        again = (or_(again[0], Job.stage == JUDGE),)
+    with session_scope() as session:
+        session.execute(update(Job).where(
+            Job.run_id == run_id, *again, Job.state.in_((JobState.DONE, JobState.FAILED)))
+            .values(state=JobState.QUEUED, celery_task_id=None, published_at=None,
+                    finished_at=None, attempts=0))
 
 
 def _runnable(run_id: int, stage: str) -> list[int]:
