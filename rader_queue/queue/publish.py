@@ -26,11 +26,12 @@ def task_id(stage: str, job_id: int) -> str:
 
 
 def send_job(app: Any, stage: str, job_id: int, *, producer: Any = None,
-             retry: bool | None = None) -> str:
-    """Publish the message of job ``job_id`` of ``stage``; returns its task id."""
+             retry: bool | None = None, declared: bool = False) -> str:
+    """Publish the message of job ``job_id`` of ``stage``; returns its task id. ``declared``:
+    the producer has declared the stage's queue already (Celery would check it per message)."""
     entry = stages.get(stage)
     tid = task_id(entry.name, job_id)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"declare": []} if declared else {}
     if retry is not None:
         options["retry"] = retry
     app.send_task(entry.task, args=[job_id], task_id=tid, queue=entry.queue, producer=producer,
@@ -44,11 +45,12 @@ class JobSender:
     def __init__(self, app: Any, producer: Any, stage: str) -> None:
         self.app, self.producer, self.stage = app, producer, stages.get(stage).name
         self._batching = False
+        producer.maybe_declare(app.amqp.queues[stages.get(stage).queue])
 
     def __call__(self, job_id: int) -> str:
         # In a batch nothing is written until the batch's flush: no retry wrapper per message.
         return send_job(self.app, self.stage, job_id, producer=self.producer,
-                        retry=False if self._batching else None)
+                        retry=False if self._batching else None, declared=True)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
