@@ -14,6 +14,7 @@
     │   ├── ModelServerExited       the model server this process started died mid-run
     │   └── GenerationFailed        the generator gave up after its bounded retries
     └── TaskFailed                  a task that cannot succeed; its reason lands in jobs.last_error
+        └── PayloadError            a job whose payload (or stage) does not fit its stage's model
 
 Messages are written for the user who runs the CLI: they say what was wrong and where.
 """
@@ -102,3 +103,8 @@ class GenerationFailed(ModelError):
 
 class TaskFailed(RaderError):
     """A task that cannot succeed; the job is marked failed with this message as its reason."""
+
+
+class PayloadError(TaskFailed):
+    """A job whose payload does not fit its stage's payload model (or whose stage is unknown):
+    it can never run, so it fails at once with the fields that were wrong."""

@@ -1,2 +1,2 @@
-"""Celery task modules, one per stage. Each task is thin: decode its arguments, call the
-rader_queue library, persist through :func:`rader_queue.queue.job_runner.execute`."""
+"""Kept for deployments that import it; the Celery tasks are defined from the stage registry
+(:mod:`rader_queue.queue.stages`) by :mod:`rader_queue.queue.stage_tasks`."""

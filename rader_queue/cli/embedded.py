@@ -223,6 +223,7 @@ def process_run(run_name: str, *, timeout: float, concurrency: int = 8,
     """Start the model server (when the run's stages need one) and the in-process worker,
     publish the run's pending jobs, and show progress until every job has finished."""
     from rader_queue.cli.progress import RunProgress
+    from rader_queue.queue import stages as registry
     from rader_queue.queue.enqueue import publish_pending
     from rader_queue.queue.status import run_status
     from rader_queue.store import session_scope
@@ -235,7 +236,8 @@ def process_run(run_name: str, *, timeout: float, concurrency: int = 8,
         with session_scope() as session:
             status = run_status(session, run_name)
             run_id = status.run.id
-        for stage in stages or [s.stage for s in status.stages]:
+        present = {s.stage for s in status.stages}
+        for stage in stages or [s for s in registry.STAGE_NAMES if s in present]:
             publish_pending(run_id, stage)
         return RunProgress(run_name, stages=stages).wait(timeout, watch=check_servers)
     finally:

@@ -13,7 +13,9 @@ from rader_queue.errors import ConfigError
 from rader_queue.secrets import redact_url
 from rader_queue.settings import get_settings
 
-GENERATOR_QUEUES = ("mcts", "judge", "querygen")
+from rader_queue.queue.stages import generator_queues
+
+GENERATOR_QUEUES = generator_queues()       # queues of the stages that call the generator
 HOW = ("start one with `rader-queue llm serve-embedded` (prints the variables to export) or a "
        "vLLM server, then set RADER_LLM_BASE_URL and RADER_LLM_MODEL")
 

@@ -54,10 +54,13 @@ def run(
     cfg = EvalConfig(model=model, depth=depth, hybrid_alpha=hybrid_alpha, query_prefix=query_prefix,
                      passage_prefix=passage_prefix, preset=preset, precision=precision, **values)
     if enqueue:
-        from rader_queue.queue.app import app
+        from rader_queue.queue.model_jobs import enqueue_model_jobs
 
-        result = app.send_task("rader.eval.run", args=[cfg.model_dump(mode="json"), str(out_dir) if out_dir else None])
-        console.print(f"enqueued evaluation of [bold]{escaped(model)}[/] on {escaped(benchmark)} (task {result.id})")
+        report = enqueue_model_jobs("eval", [(f"{model}@{benchmark}", {
+            "config": cfg.model_dump(mode="json"), "out_dir": str(out_dir) if out_dir else None})])
+        console.print(f"enqueued evaluation of [bold]{escaped(model)}[/] on {escaped(benchmark)} "
+                      f"(job {report.job_ids[0]}); `rader-queue status {escaped(report.run)}` "
+                      "follows it")
         return
     with console.status(f"evaluating {model} on {benchmark}"):
         outcome = run_eval(cfg, out_dir=out_dir)

@@ -120,14 +120,14 @@ def worker(
 
         install_settings(_settings().model_copy(update={"metrics_port": metrics_port}))
     from rader_queue.queue.app import app as celery_app
-    from rader_queue.queue.keys import EVAL, QUEUES, TRAIN
+    from rader_queue.queue.stages import QUEUES, gpu_queues
     from rader_queue.settings import get_settings
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
         raise UnknownQueueError(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}")
-    gpu_only = set(names) <= {TRAIN, EVAL}
+    gpu_only = set(names) <= set(gpu_queues())
     pool = pool or ("solo" if gpu_only else "threads")
     if pool not in ("threads", "prefork", "solo"):
         raise ConfigError(f"--pool must be threads, prefork or solo, not {pool!r}")

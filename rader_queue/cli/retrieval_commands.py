@@ -34,11 +34,14 @@ def embed(
 
     docs = load_corpus(corpus)
     if enqueue:
-        from rader_queue.queue.app import app
+        from rader_queue.queue.model_jobs import enqueue_model_jobs
 
-        for shard in range(shards):
-            app.send_task("rader.embed.shard", args=[corpus, shard, shards, model])
-        console.print(f"enqueued {shards} embed task(s) for {docs.name} ({len(docs)} docs)")
+        report = enqueue_model_jobs("embed", [
+            (f"{docs.name}:{shard}/{shards}", {"corpus": corpus, "shard": shard,
+                                               "num_shards": shards, "model": model})
+            for shard in range(shards)], label=docs.name)
+        console.print(f"enqueued {report.jobs_new} new embed job(s) of {shards} for {docs.name} "
+                      f"({len(docs)} docs); `rader-queue status {report.run}` follows them")
         return
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

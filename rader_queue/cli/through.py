@@ -3,9 +3,9 @@ through the rest of the pipeline in the same process, through the same Celery ta
 
 * dataset: the query-generation jobs (``querygen`` queue) on the in-process worker, then the
   dataset assembly (reward filter as configured: solved trajectories only unless --all-rewards).
-* train: a short CPU training of the embedded retriever (MiniLM, LoRA) by the ``rader.train.run``
-  task, applied in this process.
-* eval: the ``rader.eval.run`` task on CHAMP for the base model and the new checkpoint, and the
+* train: a short CPU training of the embedded retriever (MiniLM, LoRA): a ``train`` job of the
+  run, run in this process through its task.
+* eval: ``eval`` jobs of the run on CHAMP for the base model and the new checkpoint, and the
   comparison table.
 """
 
@@ -25,9 +25,9 @@ from rader_queue.cli.progress import RunProgress
 from rader_queue.evaluation.compare import collect, render
 from rader_queue.evaluation.runner import EvalConfig
 from rader_queue.querygen import QuerygenOptions, enqueue_querygen
-from rader_queue.store import session_scope
-from rader_queue.store.models import Problem, Run, Solution
 from rader_queue.settings import get_settings
+from rader_queue.store import session_scope
+from rader_queue.store.models import JobState, Problem, Run, Solution
 from rader_queue.train.config import TrainConfig, encoding_defaults
 from rader_queue.training_data import BuildOptions, build_dataset
 
@@ -58,7 +58,7 @@ def carry_on(run_name: str, through: str, *, all_rewards: bool = False,
     if through == "train":
         _next(run_name, checkpoint)
         return EXIT_OK
-    _eval(checkpoint)
+    _eval(run_name, checkpoint)
     _next(run_name, checkpoint)
     return EXIT_OK
 
@@ -89,27 +89,42 @@ def short_train_config(rows: int) -> dict:
     return dict(SHORT_TRAIN) | {"per_device_batch_size": max(1, min(SHORT_TRAIN["per_device_batch_size"], rows))}
 
 
-def _train(run_name: str, rows: int) -> str:
+def run_job_here(run_name: str, stage: str, name: str, payload: dict) -> dict:
+    """One job of ``stage`` in the run, recorded in SQL and run in this process through its
+    task (as a worker would); its result, or TaskFailed with the job's reason."""
+    from rader_queue.errors import TaskFailed
     from rader_queue.queue.app import app
+    from rader_queue.queue.model_jobs import enqueue_model_jobs, job_outcome
+    from rader_queue.queue.stage_tasks import run_in_process
+
+    job_id = enqueue_model_jobs(stage, [(name, payload)], run=run_name, publish=False).job_ids[0]
+    run_in_process(app, stage, [job_id])
+    state, result, error = job_outcome(job_id)
+    if state != JobState.DONE:
+        raise TaskFailed(f"{stage} job {job_id} {state}: {error}")
+    return result or {}
+
+
+def _train(run_name: str, rows: int) -> str:
 
     console.print(Text("── training (CPU, short)", style="bold"))
     name = f"{_safe(run_name)}-minilm"
     cfg = TrainConfig.model_validate({**encoding_defaults(get_settings()),
                                       **short_train_config(rows)}).model_dump()
     out = str(Path("outputs") / "checkpoints" / name)
-    result = app.tasks["rader.train.run"].apply(args=[_last_jsonl, out, name, cfg]).get()
+    result = run_job_here(run_name, "train", name, {"dataset": _last_jsonl, "output_dir": out,
+                                                    "name": name, "config": cfg})
     console.print(Text(f"checkpoint {name}: {result.get('steps')} steps"
                        + (f", loss {result['first_loss']:.4f} → {result['final_loss']:.4f}"
                           if "final_loss" in result else "")))
     return name
 
 
-def _eval(checkpoint: str) -> None:
-    from rader_queue.queue.app import app
-
+def _eval(run_name: str, checkpoint: str) -> None:
     console.print(Text("── evaluation on CHAMP (base model vs the new checkpoint)", style="bold"))
     for model in (BASE_MODEL, checkpoint):
-        app.tasks["rader.eval.run"].apply(args=[EvalConfig(model=model, benchmark="champ").model_dump(mode="json")]).get()
+        config = EvalConfig(model=model, benchmark="champ").model_dump(mode="json")
+        run_job_here(run_name, "eval", f"{model}@champ", {"config": config})
     console.print(render(collect(models=[BASE_MODEL, checkpoint], benchmarks=None)))
 
 

@@ -97,10 +97,13 @@ def train(
     name = name or f"{Path(cfg.base_model).name}-{Path(dataset).stem}-{stamp}"
     out = str(output_dir or Path("outputs") / "checkpoints" / name)
     if enqueue:
-        from rader_queue.queue.app import app
+        from rader_queue.queue.model_jobs import enqueue_model_jobs
 
-        result = app.send_task("rader.train.run", args=[dataset, out, name, cfg.model_dump()])
-        console.print(f"enqueued training [bold]{escaped(name)}[/] (task {result.id}) on the train queue")
+        report = enqueue_model_jobs("train", [(name, {"dataset": dataset, "output_dir": out,
+                                                      "name": name, "config": cfg.model_dump()})])
+        console.print(f"enqueued training [bold]{escaped(name)}[/] (job {report.job_ids[0]}"
+                      f"{'' if report.jobs_new else ', already recorded'}) on the train queue; "
+                      f"`rader-queue status {escaped(report.run)}` follows it")
         return
     _train_here(cfg, dataset, out, name)
 

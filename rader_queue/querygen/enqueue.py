@@ -12,9 +12,8 @@ trajectories is new work while asking again for the same adds nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
@@ -23,7 +22,7 @@ from rader_queue.queue.enqueue import publish_pending
 from rader_queue.queue.status import find_run
 from rader_queue.querygen.options import LLM_TYPES, STATIC_TYPES, QuerygenOptions
 from rader_queue.querygen.store import finished_problems
-from rader_queue.querygen.tasks import EXTRACT, GENERATE, JUDGE, STAGE_TASK_QUEUE, job_row
+from rader_queue.querygen.tasks import EXTRACT, GENERATE, JUDGE, job_row
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.db import require_schema
 from rader_queue.store.models import Job, JobState, Solution
@@ -36,38 +35,21 @@ class QuerygenReport:
     problems: int
     jobs_new: dict[str, int]
     published: int
-
-
-@contextmanager
-def sender(stage: str) -> Iterator[Callable[[int], str]]:
-    """Publishes one querygen-stage job's message (task and queue of :data:`STAGE_TASK_QUEUE`)."""
-    from rader_queue.queue.app import app
-
-    task_name, queue = STAGE_TASK_QUEUE[stage]
-    with app.producer_pool.acquire(block=True) as producer:
-        def send(job_id: int) -> str:
-            task_id = f"{stage}-{job_id}"
-            app.send_task(task_name, args=[job_id], task_id=task_id, queue=queue, producer=producer)
-            return task_id
-
-        yield send
+    keys: list[str] = field(default_factory=list)    # extract and querygen jobs' keys
 
 
 def publish(run_id: int, stages: tuple[str, ...] = (EXTRACT, GENERATE, JUDGE),
             send: Callable[[str], Callable[[int], str]] | None = None) -> int:
     """Publish every queued, not yet published job of the run's querygen stages."""
-    total = 0
-    for stage in stages:
-        if send is not None:
-            total += publish_pending(run_id, stage, send=send(stage))
-            continue
-        with sender(stage) as stage_send:
-            total += publish_pending(run_id, stage, send=stage_send)
-    return total
+    return sum(publish_pending(run_id, stage, send=send(stage) if send else None)
+               for stage in stages)
 
 
 def enqueue_querygen(run_name: str, options: QuerygenOptions, *,
-                     send: Callable[[str], Callable[[int], str]] | None = None) -> QuerygenReport:
+                     send: Callable[[str], Callable[[int], str]] | None = None,
+                     publish_jobs: bool = True) -> QuerygenReport:
+    """Record the run's querygen-stage jobs and (``publish_jobs``) publish them; without,
+    they are run in process (:func:`rader_queue.querygen.local.run_local`)."""
     require_schema()
     with session_scope() as session:
         run = find_run(session, run_name)
@@ -89,8 +71,9 @@ def enqueue_querygen(run_name: str, options: QuerygenOptions, *,
                                        ["idempotency_key"])
         if options.judge:
             new[JUDGE] = _judge_jobs(session, rows, options, {p.id: p.source_id for p in problems})
-    published = publish(run_id, send=send)
-    return QuerygenReport(run_name, run_id, len(problems), new, published)
+    published = publish(run_id, send=send) if publish_jobs else 0
+    return QuerygenReport(run_name, run_id, len(problems), new, published,
+                          [r["idempotency_key"] for r in rows])
 
 
 def _judge_jobs(session, rows: list[dict], options: QuerygenOptions,

@@ -1,106 +1,74 @@
-"""Extraction, query generation and the query judge for a whole run in this process (no broker):
-what ``rader-queue dataset build --local`` and the embedded mode use for small runs. Same
-functions, same rows and keys as the queued stages; the LLM calls of all problems run
-concurrently on the shared event loop."""
+"""Extraction, query generation and the query judge for a whole run in this process (no
+broker): what ``rader-queue dataset build --local`` uses. The jobs are the queued path's (same
+rows, keys and idempotency), run here through their stages' tasks
+(:func:`rader_queue.queue.stage_tasks.run_in_process`) instead of on workers: the same bodies,
+``concurrency`` jobs at a time sharing the process's event loop."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from rader_queue.llm.ledger import Ledger
-from rader_queue.querygen import generation
-from rader_queue.querygen.options import QuerygenOptions, row_key
-from rader_queue.querygen.samples import load_samples
-from rader_queue.querygen.store import (apply_verdicts, existing_keys, finished_problems, make_env,
-                                        rows_to_judge, write_rows)
-from rader_queue.queue import runtime
-from rader_queue.queue.status import find_run
+from sqlalchemy import or_, select, update
+
+from rader_queue.querygen.enqueue import enqueue_querygen
+from rader_queue.querygen.options import QuerygenOptions
+from rader_queue.querygen.tasks import EXTRACT, GENERATE, JUDGE
 from rader_queue.store import session_scope
+from rader_queue.store.models import Job, JobState
 
 Progress = Callable[[str, int, int], None]      # (phase, done, total)
+PHASES = {EXTRACT: "querygen", GENERATE: "querygen", JUDGE: "judge"}
 
 
 @dataclass
 class LocalReport:
     problems: int = 0
-    samples: int = 0
-    rows_new: dict[str, int] = field(default_factory=dict)
-    dropped: int = 0
-    judged: int = 0
-    judge_rejected: int = 0
-    missing_docs: list[str] = field(default_factory=list)
+    jobs: dict[str, int] = field(default_factory=dict)        # jobs run here, per stage
+    failed: dict[str, int] = field(default_factory=dict)      # of those, failed
 
 
 def run_local(run_name: str, options: QuerygenOptions, *, progress: Progress | None = None,
-              generator=None, worker=None) -> LocalReport:
-    """Write the run's query rows (and verdicts with ``options.judge``) in-process. Queries come
-    from the ``querygen`` stage's endpoint and verdicts from the ``judge`` stage's (both
-    ``generator`` when given), through ``worker`` (default: this process's context)."""
+              concurrency: int = 8) -> LocalReport:
+    """Write the run's query rows (and verdicts with ``options.judge``) in-process."""
+    from rader_queue.queue.app import app
+    from rader_queue.queue.stage_tasks import run_in_process
+
     tick = progress or (lambda phase, done, total: None)
-    with session_scope() as session:
-        run = find_run(session, run_name)
-        run_id, config = run.id, dict(run.config or {})
-        problems = [(p.id, p.source_id) for p in finished_problems(session, run_id)]
-    llm = options.judge or any(t in options.types for t in ("qllmq", "qlexical"))
-    ledger = Ledger()
-    if worker is None:
-        from rader_queue import context
-
-        worker = context.current()
-    query_gen = generator or (worker.generator("querygen") if llm else None)
-    judge_gen = generator or (worker.generator("judge") if options.judge else None)
-    view = query_gen.bind(ledger=ledger, run_id=run_id, problem_id=None) if llm else None
-    env = make_env(run_id, config, options, generator=view,
-                   need_dense="qlexical" in options.types, worker=worker)
-    report = LocalReport(problems=len(problems))
-    tick("querygen", 0, len(problems))
-
-    def load(problem_id: int):
-        with session_scope() as session:
-            samples = load_samples(session, problem_id, min_reward=options.min_reward,
-                                   unparsed_as_negative=options.unparsed_as_negative)
-            keys = generation.llm_keys(samples) + [row_key("qlexical", s.doc_id) for s in samples]
-            return samples, existing_keys(session, run_id, keys)
-
-    async def problem(problem_id: int) -> list[dict]:
-        samples, skip = await asyncio.to_thread(load, problem_id)
-        report.samples += len(samples)
-        rows = [r for r in generation.static_rows(env, samples) if r["query_type"] in options.types]
-        if "qllmq" in options.types:
-            rows += await generation.llm_query_rows(env, samples, skip)
-        if "qlexical" in options.types:
-            rows += await generation.lexical_rows(env, samples, skip)
-        return rows
-
-    async def all_problems() -> list[dict]:
-        out: list[dict] = []
-        tasks = [asyncio.ensure_future(problem(pid)) for pid, _ in problems]
-        for done, task in enumerate(asyncio.as_completed(tasks), 1):
-            out += await task
-            tick("querygen", done, len(problems))
-        return out
-
-    rows = runtime.run(all_problems())
-    rows.sort(key=lambda r: r["key"])
-    with session_scope() as session:
-        for qtype in options.types:
-            report.rows_new[qtype] = write_rows(session, [r for r in rows if r["query_type"] == qtype])
-        ledger.flush(session, run_id, None)
-    report.dropped = sum(1 for r in rows if not r["kept"])
-    if options.judge:
-        with session_scope() as session:
-            pending = rows_to_judge(session, run_id, query_types=options.types)
-        tick("judge", 0, len(pending))
-        judge_env = replace(env, generator=judge_gen.bind(ledger=ledger, run_id=run_id,
-                                                          problem_id=None))
-        updates = runtime.run(generation.judge_rows(judge_env, pending))
-        tick("judge", len(pending), len(pending))
-        with session_scope() as session:
-            apply_verdicts(session, updates)
-            ledger.flush(session, run_id, None)
-        report.judged = len(updates)
-        report.judge_rejected = sum(1 for u in updates if u["judge_label"] is False)
-    report.missing_docs = sorted(env.missing_docs)
+    queued = enqueue_querygen(run_name, options, publish_jobs=False)
+    _again(queued.run_id, queued.keys, judge=options.judge)
+    report = LocalReport(problems=queued.problems)
+    for stage in (EXTRACT, GENERATE, JUDGE):     # judge jobs are added by the first two
+        ids = _runnable(queued.run_id, stage)
+        report.jobs[stage] = len(ids)
+        tick(PHASES[stage], 0, len(ids))
+        results = run_in_process(app, stage, ids, concurrency=concurrency)
+        report.failed[stage] = sum(1 for r in results if "failed" in r)
+        tick(PHASES[stage], len(ids), len(ids))
     return report
+
+
+def _again(run_id: int, keys: list[str], *, judge: bool) -> None:
+    """A local build brings the rows up to date: the jobs of these options that finished
+    before run again (their bodies skip the rows already stored, so only missing ones are
+    made), and with ``judge`` so do the run's finished judge jobs (only unjudged rows)."""
+    again = (Job.idempotency_key.in_(keys),)
+    if judge:
+        again = (or_(again[0], Job.stage == JUDGE),)
+    with session_scope() as session:
+        session.execute(update(Job).where(
+            Job.run_id == run_id, *again, Job.state.in_((JobState.DONE, JobState.FAILED)))
+            .values(state=JobState.QUEUED, celery_task_id=None, published_at=None,
+                    finished_at=None, attempts=0))
+
+
+def _runnable(run_id: int, stage: str) -> list[int]:
+    """The run's jobs of ``stage`` that are queued, or running with no live holder."""
+    from rader_queue.queue.lease import holder_is_dead
+
+    with session_scope() as session:
+        rows = session.execute(select(Job.id, Job.state, Job.worker).where(
+            Job.run_id == run_id, Job.stage == stage,
+            Job.state.in_((JobState.QUEUED, JobState.RUNNING))).order_by(Job.id)).all()
+    return [i for i, state, worker in rows if state == JobState.QUEUED or holder_is_dead(worker)]
+

@@ -1,5 +1,4 @@
-"""Job bodies of the querygen stages (run by ``workers.querygen`` and ``workers.judge`` through
-``job_runner.execute``). Each reads the stored tree, does its model calls without writing, and
+"""Job bodies of the querygen stages (their tasks and queues: :mod:`rader_queue.queue.stages`). Each reads the stored tree, does its model calls without writing, and
 returns an :class:`Outcome` whose ``persist`` writes its rows in the job's final transaction.
 
     extract        (querygen queue, one per finished problem)  qcot + qquestion rows
@@ -7,11 +6,13 @@ returns an :class:`Outcome` whose ``persist`` writes its rows in the job's final
     judge_queries  (judge queue, per problem and type)          verdicts on those rows
 
 With the ``judge`` option, a generating job adds the judge job of its rows in the same
-transaction; the worker publishes it once that transaction has committed."""
+transaction; the task publishes it once that transaction has committed (``Stage.adds``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,16 +25,33 @@ from rader_queue.querygen.samples import load_samples
 from rader_queue.querygen.store import (apply_verdicts, existing_keys, make_env, rows_to_judge,
                                         write_rows)
 from rader_queue.queue import keys, runtime
-from rader_queue.queue.job_runner import JobContext, Outcome
+from rader_queue.job_context import JobContext, Outcome
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.models import Job, JobState
 
 log = logging.getLogger("rader_queue.querygen")
 
-EXTRACT, GENERATE, JUDGE = "extract", "querygen", "judge_queries"
-STAGE_TASK_QUEUE = {EXTRACT: ("rader.querygen.extract", keys.QUERYGEN),
-                    GENERATE: ("rader.querygen.generate", keys.QUERYGEN),
-                    JUDGE: ("rader.judge.queries", keys.JUDGE)}
+
+@dataclass(frozen=True)
+class LLMQueryType:
+    """How the querygen job of one LLM query type makes its rows."""
+
+    rows: Callable[..., Awaitable[list[dict[str, Any]]]]    # (env, samples, skip keys)
+    keys: Callable[[Sequence[Any]], list[str]]               # row keys the samples would give
+    needs_dense: bool = False                                # dense negatives (the embedder)
+
+
+# One line per LLM query type (its prompt lives in querygen/prompts/; its name in
+# options.LLM_TYPES).
+LLM_QUERY_TYPES: dict[str, LLMQueryType] = {
+    "qllmq": LLMQueryType(generation.llm_query_rows, generation.llm_keys),
+    "qlexical": LLMQueryType(generation.lexical_rows,
+                             lambda samples: [generation.row_key("qlexical", s.doc_id)
+                                              for s in samples], needs_dense=True),
+}
+assert set(LLM_QUERY_TYPES) == set(LLM_TYPES), "querygen.options.LLM_TYPES and LLM_QUERY_TYPES"
+
+EXTRACT, GENERATE, JUDGE = "extract", "querygen", "judge_queries"   # stage names (registry)
 
 
 def job_row(stage: str, run_id: int, problem_id: int, source_id: str, options: QuerygenOptions,
@@ -90,22 +108,20 @@ def generate(ctx: JobContext) -> Outcome:
     """qllmq or qlexical rows of one finished problem (``payload.query_type``)."""
     options = _options(ctx)
     qtype = ctx.payload.get("query_type")
-    if qtype not in LLM_TYPES:
-        raise TaskFailed(f"job {ctx.job_id}: query_type must be one of {', '.join(LLM_TYPES)}, "
-                         f"not {qtype!r}")
+    if qtype not in LLM_QUERY_TYPES:
+        raise TaskFailed(f"job {ctx.job_id}: query_type must be one of "
+                         f"{', '.join(LLM_QUERY_TYPES)}, not {qtype!r}")
+    kind = LLM_QUERY_TYPES[qtype]
 
     ledger = Ledger()
     generator = ctx.worker.generator("querygen").bind(ledger=ledger, run_id=ctx.run_id,
                                                       problem_id=ctx.problem_id)
     env = make_env(ctx.run_id, ctx.run_config, options, generator=generator,
-                   need_dense=qtype == "qlexical", worker=ctx.worker)
+                   need_dense=kind.needs_dense, worker=ctx.worker)
     samples = _samples(ctx, options)
-    make = generation.llm_query_rows if qtype == "qllmq" else generation.lexical_rows
-    candidates = ([generation.row_key("qlexical", s.doc_id) for s in samples] if qtype == "qlexical"
-                  else generation.llm_keys(samples))
     with session_scope() as session:
-        skip = existing_keys(session, ctx.run_id, candidates)
-    rows = runtime.run(make(env, samples, skip))
+        skip = existing_keys(session, ctx.run_id, kind.keys(samples))
+    rows = runtime.run(kind.rows(env, samples, skip))
     summary: dict[str, Any] = {"run_id": ctx.run_id, "problem": ctx.problem_source_id,
                                "query_type": qtype, "samples": len(samples), "rows": len(rows),
                                "dropped": sum(1 for r in rows if not r["kept"]),

@@ -1,5 +1,6 @@
-"""The Celery application: queues, routing, and the settings behind the delivery guarantee
-(see :mod:`rader_queue.queue.keys`)."""
+"""The Celery application: queues and routes (from the stage registry,
+:mod:`rader_queue.queue.stages`) and the settings behind the delivery guarantee (see
+:mod:`rader_queue.queue.keys`)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,13 @@ from celery import Celery
 from kombu import Queue
 
 from rader_queue.errors import ConfigError
-from rader_queue.queue import keys
+from rader_queue.queue import stages
 from rader_queue.settings import Settings, get_settings
 
-# Task modules, one per stage. Each is thin: decode → call the library → persist.
-WORKER_MODULES: list[str] = [
-    "workers.mcts",
-    "workers.rejudge",
-    "workers.embed",
-    "workers.train",
-    "workers.eval",
-    "workers.querygen",
-    "workers.judge",
-]
-# Metrics, watchdog and reconciler of a worker process (imported by Celery as the worker starts).
+# What Celery imports as a worker starts (the app's ``include``): the tasks, one per registry
+# stage, and the metrics, watchdog and reconciler of a worker process. The app itself does not
+# import them: a producer publishes by task name (``send_task``).
+STAGE_TASKS = "rader_queue.queue.stage_tasks"
 WORKER_HOOKS = "rader_queue.queue.worker_hooks"
 
 
@@ -51,9 +45,9 @@ def configure(app: Celery, settings: Settings) -> None:
         # Soft limit below the hard one, always (Celery refuses to re-publish a task, e.g. a
         # retry, whose soft limit exceeds its hard one).
         task_soft_time_limit=soft_time_limit(settings.task_hard_time_limit_s),
-        task_queues=[Queue(name) for name in keys.QUEUES],
-        task_default_queue=keys.MCTS,
-        task_routes={f"rader.{stage}.*": {"queue": queue} for stage, queue in keys.STAGE_QUEUE.items()},
+        task_queues=[Queue(name) for name in stages.QUEUES],
+        task_default_queue=stages.QUEUES[0],
+        task_routes={s.task: {"queue": s.queue} for s in stages.STAGES},
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
@@ -86,7 +80,7 @@ def use_settings(settings: Settings | None = None) -> Celery:
 
 
 def create_app(settings: Settings | None = None) -> Celery:
-    app = Celery("rader_queue", include=[*WORKER_MODULES, WORKER_HOOKS])
+    app = Celery("rader_queue", include=[STAGE_TASKS, WORKER_HOOKS])
     configure(app, settings or get_settings())
     return app
 

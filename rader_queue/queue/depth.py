@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from rader_queue.ops.metrics import REGISTRY
-from rader_queue.queue import keys
+from rader_queue.queue import keys, stages
 from rader_queue.queue.app import app as default_app
 
 log = logging.getLogger("rader_queue.depth")
@@ -110,7 +110,7 @@ def register_queue_depth(app: Celery | None = None) -> None:
     app = app or default_app
     with _lock:
         if not _registered:
-            REGISTRY.register(QueueDepthCollector(app, keys.QUEUES))
+            REGISTRY.register(QueueDepthCollector(app, stages.QUEUES))
             _registered = True
 
 

@@ -76,8 +76,10 @@ def _return_messages(app: Any) -> tuple[int, int]:
             log.warning("drain: could not requeue %s (%s); publishing it again",
                         request.id, type(exc).__name__)
             try:
-                app.send_task(request.name, args=request.args, kwargs=request.kwargs,
-                              queue=(request.delivery_info or {}).get("routing_key"))
+                from rader_queue.queue.publish import send_job
+                from rader_queue.queue.stages import for_task
+
+                send_job(app, for_task(request.name).name, request.args[0])
                 republished += 1
             except Exception as exc2:  # noqa: BLE001 - visibility timeout brings it back
                 log.error("drain: %s not returned (%s); the broker redelivers it after the "

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from rader_queue.datasets import Problem
 from rader_queue.errors import BrokerError, ConfigError
 from rader_queue.queue import keys
 from rader_queue.queue.jobs import now as jobs_now
+from rader_queue.queue.publish import job_sender
 from rader_queue.queue.run_names import validate_run_name
 from rader_queue.secrets import redact_url, scrub
 from rader_queue.store import insert_ignore, session_scope
@@ -83,12 +84,12 @@ def publish_pending(run_id: int, stage: str, send: Callable[[int], str] | None =
                     db_url: str | None = None, batch: int = 2000) -> int:
     """Publish a broker message for every queued job of ``stage`` in the run that has none yet.
 
-    ``send(job_id) -> task id`` publishes one message. A sender with a ``batch()`` context (the
-    Celery sender) buffers a batch's messages and writes them to the broker in one pipeline when
+    ``send(job_id) -> task id`` publishes one message (default: :func:`publish.job_sender`, the
+    stage's task and queue from the registry). A sender with a ``batch()`` context buffers a batch's messages and writes them to the broker in one pipeline when
     the context exits; only then are the batch's jobs marked published."""
     if send is None:
         try:
-            with celery_sender(stage) as celery_send:
+            with job_sender(stage) as celery_send:
                 return publish_pending(run_id, stage, celery_send, db_url, batch)
         except (KombuError, RedisError, OSError) as exc:
             from rader_queue.settings import get_settings
@@ -158,66 +159,6 @@ def mark_published(session: Session, task_ids: dict[int, str]) -> None:
         session.execute(update(Job), [{"id": job_id, "celery_task_id": task_id,
                                        "published_at": stamp}
                                       for job_id, task_id in task_ids.items()])
-
-
-class CelerySender:
-    """Publishes one job's message: ``send(job_id) -> task id``, on one pooled connection.
-
-    Messages are the ones ``app.send_task`` would publish (same headers and body, built by
-    Celery's ``create_task_message``; the same ``task-sent`` event, which gives Flower the
-    task's queue), sent through kombu's producer straight to the stage's queue. Inside
-    ``batch()`` kombu buffers them in a Redis pipeline: one round trip per batch instead of two
-    per message (what makes enqueueing 100,000 problems take seconds, not minutes)."""
-
-    def __init__(self, app, producer, stage: str) -> None:
-        self.app, self.producer = app, producer
-        self.task_name, self.queue, self.stage = STAGE_TASKS[stage], keys.STAGE_QUEUE[stage], stage
-        self._batching = False
-        self.producer.maybe_declare(app.amqp.queues[self.queue])
-        # Like send_task: a disabled dispatcher only builds events; our producer publishes them.
-        self.events = app.events.Dispatcher(enabled=False) if app.conf.task_send_sent_event else None
-
-    def __call__(self, job_id: int) -> str:
-        task_id = f"{self.stage}-{job_id}"
-        headers, properties, body, sent = self.app.amqp.create_task_message(
-            task_id, self.task_name, [job_id], {}, ignore_result=None,
-            create_sent_event=self.events is not None)
-        # In a batch nothing is written until the batch's flush: no retry wrapper per message.
-        retry = dict(retry=not self._batching, retry_policy=self.app.conf.task_publish_retry_policy)
-        self.producer.publish(body, exchange="", routing_key=self.queue, serializer="json",
-                              headers=headers, **retry, **properties)
-        if sent is not None:      # what send_task adds to it, then the event, in the same batch
-            sent.update(queue=self.queue, exchange="", routing_key=self.queue)
-            self.events.publish("task-sent", sent, self.producer, **retry)
-        return task_id
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        batch = getattr(self.producer, "batch", None)     # kombu >= 5.7
-        with batch(max_size=1_000_000) if batch else nullcontext():
-            self._batching = bool(batch and self.producer.supports_batch_publish)
-            try:
-                yield
-            finally:
-                self._batching = False
-
-
-@contextmanager
-def celery_sender(stage: str) -> Iterator[CelerySender]:
-    """A :class:`CelerySender` on one pooled broker connection."""
-    from rader_queue.queue.app import app
-
-    with app.producer_pool.acquire(block=True) as producer:
-        yield CelerySender(app, producer, stage)
-
-
-STAGE_TASKS = {
-    "mcts": "rader.mcts.solve",
-    "judge": "rader.judge.rejudge",
-    "extract": "rader.querygen.extract",
-    "querygen": "rader.querygen.generate",
-    "judge_queries": "rader.judge.queries",
-}
 
 
 def enqueue(run_name: str, dataset: str, split: str | None, problems: Sequence[Problem],

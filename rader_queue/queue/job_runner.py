@@ -14,6 +14,9 @@ same message defers instead of doing the work twice. Errors:
   retried with exponential backoff. Any other SQL error (a missing column, a constraint, bad
   data) fails the job at once with the database's reason.
 * an argument that is not a job id: the message goes to the dead-letter store.
+* a payload that does not fit the stage's payload model (:mod:`rader_queue.queue.stages`), or a
+  job of another stage than the task's: :class:`PayloadError`, job ``failed`` at once with the
+  fields that were wrong; the body never runs.
 * anything else (model errors included): retried with backoff until the job has been claimed
   1 + ``RADER_TASK_MAX_RETRIES`` times (counted in SQL; ``rader-queue retry`` starts the count
   again), then ``failed`` with the last reason.
@@ -26,7 +29,6 @@ import random
 import traceback
 from collections.abc import Callable
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Task
@@ -34,7 +36,8 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from rader_queue.errors import ConfigError, InputError, TaskFailed
+from rader_queue.errors import ConfigError, InputError, PayloadError, TaskFailed
+from rader_queue.job_context import JobContext, Outcome
 from rader_queue.queue import deadletter, failures, jobs, lease
 from rader_queue.settings import get_settings
 from rader_queue.store import session_scope
@@ -47,31 +50,11 @@ log = logging.getLogger("rader_queue.jobs")
 NO_CELERY_LIMIT = 1_000_000
 
 
-@dataclass
-class JobContext:
-    job_id: int
-    stage: str
-    attempts: int
-    payload: dict[str, Any]
-    run_id: int | None = None
-    run_name: str | None = None
-    run_config: dict[str, Any] = field(default_factory=dict)
-    problem_id: int | None = None
-    problem_source_id: str | None = None
-    problem_text: str | None = None
-    gold_answer: str | None = None
-    # the worker process's shared clients and settings (rader_queue.context.WorkerContext)
-    worker: Any = None
-
-
-@dataclass
-class Outcome:
-    result: dict[str, Any]
-    persist: Callable[[Session], None] = lambda session: None
-
-
 def _load_context(session: Session, job: Job) -> JobContext:
-    ctx = JobContext(job.id, job.stage, job.attempts, dict(job.payload or {}), run_id=job.run_id)
+    # the payload as stored (a copy): checked against the stage's model before the body runs
+    payload = job.payload if job.payload is not None else {}
+    payload = dict(payload) if isinstance(payload, dict) else payload
+    ctx = JobContext(job.id, job.stage, job.attempts, payload, run_id=job.run_id)
     if job.run_id is not None:
         run = session.get(Run, job.run_id)
         ctx.run_name, ctx.run_config = run.name, dict(run.config or {})
@@ -112,8 +95,13 @@ def reject_message(task: Task, reason: str) -> dict[str, Any]:
     return {"dead_letter": reason}
 
 
-def execute(task: Task, job_id: Any, work: Callable[[JobContext], Outcome]) -> dict[str, Any]:
-    """The body of every job task: validate the argument, claim, work, finish (see above)."""
+def execute(task: Task, job_id: Any, stage: Any) -> dict[str, Any]:
+    """The body of every job task: validate the argument, claim, check the payload, work,
+    finish (see above). ``stage`` is the registry's :class:`~rader_queue.queue.stages.Stage`
+    whose task this is (or its name)."""
+    from rader_queue.queue import stages
+
+    stage = stages.get(stage) if isinstance(stage, str) else stage
     if valid_job_id(job_id) is None:
         return reject_message(task, f"{task.name}: job id must be a positive 64-bit integer, "
                                     f"not {type(job_id).__name__} {str(job_id)[:80]!r}")
@@ -148,22 +136,31 @@ def execute(task: Task, job_id: Any, work: Callable[[JobContext], Outcome]) -> d
     ctx.worker = context.current()
     lease.register(job_id)
     try:
-        return _run(task, ctx, work, retries)
+        return _run(task, ctx, stage, retries)
     finally:
         lease.release(job_id)
 
 
-def _run(task: Task, ctx: JobContext, work: Callable[[JobContext], Outcome],
-         retries: int) -> dict[str, Any]:
+def _checked(ctx: JobContext, stage: Any) -> Callable[[JobContext], Outcome]:
+    """The stage's body, after the job's stage and payload were checked (PayloadError)."""
+    if ctx.stage != stage.name:
+        raise PayloadError(f"job {ctx.job_id} is a {ctx.stage!r} job, not a {stage.name!r} job "
+                           f"({stage.task} runs only {stage.name} jobs)")
+    ctx.params = stage.validate(ctx.payload)
+    return stage.body_function()
+
+
+def _run(task: Task, ctx: JobContext, stage: Any, retries: int) -> dict[str, Any]:
     settings = get_settings()
     job_id = ctx.job_id
     try:
+        work = _checked(ctx, stage)
         outcome = work(ctx)
         with session_scope() as session:
             job = jobs.finish(session, job_id)        # locks the row; refuses a finished job
             outcome.persist(session)
             job.result = dict(outcome.result)
-        return {"job_id": job_id, **outcome.result}
+        return {"job_id": job_id, "run_id": ctx.run_id, **outcome.result}
     except jobs.AlreadyDone as exc:
         log.info("job %s: %s; this copy's work is discarded", job_id, exc)
         return {"job_id": job_id, "skipped": "finished by another delivery"}

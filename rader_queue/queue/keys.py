@@ -1,4 +1,4 @@
-"""Every queue name and every Redis key rader-queue uses, in one place.
+"""Every Redis key rader-queue uses, in one place (queue names: :mod:`rader_queue.queue.stages`).
 
 Delivery guarantee (written down up front): **at least once**. Tasks are acknowledged after
 they finish (``acks_late``) and re-queued when their worker dies (``task_reject_on_worker_lost``);
@@ -13,26 +13,8 @@ tasks.
 
 from __future__ import annotations
 
-# Celery queues, one per pipeline stage.
-MCTS = "mcts"          # one task per problem: retrieval-augmented MCTS
-JUDGE = "judge"        # post-hoc relevance judgements (stored retrievals, generated queries)
-QUERYGEN = "querygen"  # trajectory extraction and query generation
-EMBED = "embed"        # corpus embedding shards
-TRAIN = "train"        # retriever training (GPU, solo pool)
-EVAL = "eval"          # retriever evaluation (GPU, solo pool)
-
-QUEUES: tuple[str, ...] = (MCTS, JUDGE, QUERYGEN, EMBED, TRAIN, EVAL)
-
-# Stage names in the jobs table (a stage is the kind of work; a queue is where it waits).
-STAGE_QUEUE: dict[str, str] = {
-    "mcts": MCTS,
-    "judge": JUDGE,
-    "extract": QUERYGEN,
-    "querygen": QUERYGEN,
-    "embed": EMBED,
-    "train": TRAIN,
-    "eval": EVAL,
-}
+# Queue and task names are the stage registry's (rader_queue.queue.stages): one table says which
+# stage runs which task on which queue.
 
 # Redis keys written by rader-queue itself (outside kombu's), all under the prefix.
 HEARTBEAT = "worker-heartbeat:{hostname}"   # watchdog: last time a worker consumed/beat

@@ -40,8 +40,7 @@ from prometheus_client import Counter
 from sqlalchemy import String, and_, cast, func, literal, or_, select, text, update
 
 from rader_queue.ops.metrics import REGISTRY
-from rader_queue.queue import deadletter, keys
-from rader_queue.queue.enqueue import STAGE_TASKS, celery_sender
+from rader_queue.queue import deadletter, keys, stages
 from rader_queue.queue.jobs import db_now
 from rader_queue.queue.lease import worker_name
 from rader_queue.settings import get_settings
@@ -74,12 +73,9 @@ class PassReport:
 
 
 def stage_route(stage: str) -> tuple[str, str] | None:
-    """(task name, queue) of a job stage, or ``None`` for stages not published per job."""
-    task = STAGE_TASKS.get(stage)
-    if task is None:
-        return None
-    queue = keys.STAGE_QUEUE.get(stage) or keys.STAGE_QUEUE.get(task.split(".")[1])
-    return (task, queue) if queue else None
+    """(task name, queue) of a job stage (the registry's), or ``None`` for a stage it lacks."""
+    entry = stages.BY_NAME.get(stage)
+    return (entry.task, entry.queue) if entry else None
 
 
 def live_task_ids(client: Any, prefix: str, queues: Iterable[str], stale_s: float) -> set[str]:
@@ -113,6 +109,8 @@ def _redis():
 
 def _publish(rows: list[tuple[int, str]], send_for: Callable[[str], Any] | None) -> int:
     """Publish one message per (job id, stage); returns how many were written."""
+    from rader_queue.queue.publish import job_sender
+
     by_stage: dict[str, list[int]] = {}
     for job_id, stage in rows:
         by_stage.setdefault(stage, []).append(job_id)
@@ -123,7 +121,7 @@ def _publish(rows: list[tuple[int, str]], send_for: Callable[[str], Any] | None)
                 send_for(stage)(job_id)
             sent += len(ids)
             continue
-        with celery_sender(stage) as send, send.batch():
+        with job_sender(stage) as send, send.batch():
             for job_id in ids:
                 send(job_id)
         sent += len(ids)

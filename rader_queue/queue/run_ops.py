@@ -16,7 +16,7 @@ import re
 import redis
 from sqlalchemy import delete, select, update
 
-from rader_queue.queue import keys
+from rader_queue.queue import keys, stages
 from rader_queue.queue.enqueue import publish_pending
 from rader_queue.queue.jobs import db_now
 from rader_queue.queue.reconcile import reconcile_once
@@ -29,6 +29,8 @@ _TASK_ID = re.compile(rb'"id": ?"([a-z_]+-\d+)"')
 
 
 def cancel_run(run_name: str, stage: str | None = None) -> int:
+    if stage is not None:
+        stages.get(stage)           # an unknown stage is an error, not "0 cancelled"
     with session_scope() as session:
         run = find_run(session, run_name)
         where = [Job.run_id == run.id, Job.state.in_((JobState.QUEUED, JobState.RUNNING))]
@@ -57,7 +59,7 @@ def remove_messages(task_ids: set[bytes]) -> int:
     settings = get_settings()
     client = redis.Redis.from_url(settings.broker, socket_timeout=30)
     removed = 0
-    for queue in keys.QUEUES:
+    for queue in stages.QUEUES:
         for name in keys.queue_lists(settings.queue_prefix, queue):
             for item in client.lrange(name, 0, -1):
                 match = _TASK_ID.search(item)
@@ -68,6 +70,8 @@ def remove_messages(task_ids: set[bytes]) -> int:
 
 def retry_run(run_name: str, *, failed: bool = True, cancelled: bool = True,
               stage: str | None = None) -> dict[str, int]:
+    if stage is not None:
+        stages.get(stage)
     states = [s for s, on in ((JobState.FAILED, failed), (JobState.CANCELLED, cancelled)) if on]
     with session_scope() as session:
         run = find_run(session, run_name)
@@ -77,7 +81,6 @@ def retry_run(run_name: str, *, failed: bool = True, cancelled: bool = True,
             count = session.execute(update(Job).where(*where).values(
                 state=JobState.QUEUED, celery_task_id=None, published_at=None,
                 finished_at=None, attempts=0)).rowcount
-        stages = session.scalars(select(Job.stage).where(Job.run_id == run_id).distinct()).all()
-    published = sum(publish_pending(run_id, s) for s in stages if stage in (None, s))
+    published = sum(publish_pending(run_id, s) for s in stages.STAGE_NAMES if stage in (None, s))
     orphans = reconcile_once(force=True, run_id=run_id, grace_s=0)
     return {"reset": count, "published": published, "orphaned": orphans.republished}

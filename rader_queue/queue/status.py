@@ -82,8 +82,9 @@ def run_status(session: Session, run_name: str | None = None) -> RunStatus:
                func.coalesce(func.sum(LLMCall.completion_tokens), 0), func.count(),
                func.coalesce(func.sum(func.cast(LLMCall.cache_hit, _int_type())), 0))
         .where(*call_where)).one()
-    order = ["embed", "mcts", "judge", "extract", "querygen", "train", "eval"]
-    ordered = sorted(stages.values(), key=lambda s: order.index(s.stage) if s.stage in order else 99)
+    from rader_queue.queue.stages import order
+
+    ordered = sorted(stages.values(), key=lambda s: order(s.stage))
     return RunStatus(run, ordered, [(s, r or "", c) for s, r, c in failures], problems or 0,
                      {"prompt": int(prompt), "completion": int(completion), "calls": int(calls),
                       "cache_hits": int(hits)})

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from rader_queue import context
 from rader_queue.ops import metrics
-from rader_queue.queue import depth, reconcile, runtime, watchdog
-from rader_queue.queue.enqueue import STAGE_TASKS
+from rader_queue.queue import depth, reconcile, runtime, stages, watchdog
 
 
 def wire() -> None:
     """Connect everything (idempotent: signal handlers are deduplicated by ``dispatch_uid``)."""
-    metrics.register_task_stages(STAGE_TASKS)
+    metrics.register_task_stages({stage.name: stage.task for stage in stages.STAGES})
     metrics.PROBLEMS_IN_FLIGHT.set_function(runtime.in_flight)
     metrics.connect_signals()
     depth.connect_signals()

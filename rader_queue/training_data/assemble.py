@@ -175,8 +175,8 @@ def _querygen_options(session, run_id: int) -> list[dict[str, Any]]:
 
 def build_dataset(run_name: str, name: str, options: BuildOptions | None = None, *,
                   out_dir: str | Path = "rader_datasets", hf: bool = False,
-                  querygen: QuerygenOptions | None = None, progress: Progress | None = None,
-                  generator=None) -> BuildReport:
+                  querygen: QuerygenOptions | None = None,
+                  progress: Progress | None = None) -> BuildReport:
     """Assemble (with ``querygen``: first generate the query rows in-process) and store one
     dataset version of ``run_name`` called ``name``."""
     options = options or BuildOptions()
@@ -189,7 +189,7 @@ def build_dataset(run_name: str, name: str, options: BuildOptions | None = None,
         run = find_run(session, run_name)
         run_id, run_config = run.id, dict(run.config or {})
     if querygen is not None:
-        run_local(run_name, querygen, progress=tick, generator=generator)
+        run_local(run_name, querygen, progress=tick)
     env = make_env(run_id, run_config, QuerygenOptions())
     seed = run_seed(run_config, QuerygenOptions(seed=options.seed))
     out_dir = Path(out_dir)

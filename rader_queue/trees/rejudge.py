@@ -15,7 +15,7 @@ from rader_queue.errors import TaskFailed
 from rader_queue.llm.ledger import Ledger
 from rader_queue.mcts import LLMPolicy, MCTSConfig, NodeType, PathContext, RetrievedDoc
 from rader_queue.queue import runtime
-from rader_queue.queue.job_runner import JobContext, Outcome
+from rader_queue.job_context import JobContext, Outcome
 from rader_queue.store import insert_ignore, session_scope
 from rader_queue.store.models import Judgement, Retrieval, TreeNode
 

@@ -10,7 +10,7 @@ from rader_queue.errors import TaskFailed
 from rader_queue.llm.ledger import Ledger
 from rader_queue.mcts import LLMPolicy, MCTSConfig, run_search
 from rader_queue.queue import runtime
-from rader_queue.queue.job_runner import JobContext, Outcome
+from rader_queue.job_context import JobContext, Outcome
 from rader_queue.trees.persist import write_tree
 
 log = logging.getLogger("rader_queue.mcts")

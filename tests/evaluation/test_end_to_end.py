@@ -81,6 +81,19 @@ def test_dataset_train_eval_compare_through_the_queue(qg_env, corpus_path, tmp_p
         wait_for(lambda: _eval_row(NAME, "champ:test") is not None, timeout=300,
                  what="the evaluation task", log_path=log)
 
+    # the training and the evaluation were jobs like every stage's: status sees them done
+    from rader_queue.queue.status import run_status
+
+    with session_scope() as s:
+        for run_name, stage in ((f"train:{NAME}", "train"), (f"eval:{NAME}@champ:test", "eval")):
+            progress = run_status(s, run_name).stages
+            assert [(p.stage, p.counts) for p in progress] == [(stage, {"done": 1})], progress
+    again = cli.invoke(train_app, ["e2e", "--name", NAME, "--output-dir", str(tmp_path / "ckpt"),
+                                   "--max-steps", str(STEPS), "--batch-size", "2", "--group-size",
+                                   "2", "--query-max-len", "64", "--passage-max-len", "64",
+                                   "--lr", "2e-4", "--warmup-steps", "1", "--seed", "3"])
+    assert again.exit_code == 0 and "already recorded" in again.output, again.output
+
     with session_scope() as s:
         ckpt = s.scalars(select(Checkpoint).where(Checkpoint.name == NAME)).one()
         curve = [(r.step, r.loss, r.learning_rate) for r in s.scalars(

@@ -19,19 +19,15 @@ from rader_queue.store.models import Job, Run
 @contextmanager
 def sender(stage: str = "mcts") -> Iterator[Callable[[int], str]]:
     """``send(job_id) -> task id`` on the broker and prefix of the current environment."""
-    from rader_queue.queue import keys
     from rader_queue.queue.app import create_app
-    from rader_queue.queue.enqueue import STAGE_TASKS
+    from rader_queue.queue.publish import send_job
     from rader_queue.settings import get_settings
 
     get_settings.cache_clear()
     app = create_app(get_settings())
-    task, queue = STAGE_TASKS[stage], keys.STAGE_QUEUE[stage]
 
     def send(job_id: int) -> str:
-        task_id = f"{stage}-{job_id}"
-        app.send_task(task, args=[job_id], task_id=task_id, queue=queue)
-        return task_id
+        return send_job(app, stage, job_id)
 
     try:
         yield send

@@ -14,10 +14,12 @@ import pickle
 
 import redis
 
-from rader_queue.queue import deadletter, keys
+from rader_queue.queue import deadletter, stages
 from rader_queue.store.models import JobState
 from tests.reliability.conftest import cli, figure, wait_states, worker, worker_env
 from tests.reliability.test_llm_faults import _enqueue_args
+
+MCTS_QUEUE = stages.BY_NAME["mcts"].queue
 
 
 def _envelope(task: str = "rader.mcts.solve", args: object = (1,), *, body: object = None,
@@ -33,7 +35,7 @@ def _envelope(task: str = "rader.mcts.solve", args: object = (1,), *, body: obje
         "content-encoding": "utf-8", "content-type": content_type,
         "headers": msg.headers,
         "properties": {"correlation_id": "p", "delivery_mode": 2, "priority": 0,
-                       "delivery_info": {"exchange": "", "routing_key": keys.MCTS},
+                       "delivery_info": {"exchange": "", "routing_key": MCTS_QUEUE},
                        "body_encoding": encoding, "delivery_tag": "tag-" + task[-6:]}})
 
 
@@ -64,7 +66,7 @@ def test_poison_messages_are_dead_lettered_and_the_worker_goes_on(rader_env, sim
     url = sim_llm(time_scale=0.05)
     env = worker_env(rader_env, RADER_LLM_BASE_URL=url)
     client = redis.Redis.from_url(rader_env["RADER_BROKER_URL"])
-    queue = rader_env["RADER_QUEUE_PREFIX"] + keys.MCTS
+    queue = rader_env["RADER_QUEUE_PREFIX"] + MCTS_QUEUE
     poison = _poison()
     for item in poison.values():
         client.lpush(queue, item)            # ahead of the run's messages (FIFO)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 
@@ -47,10 +49,21 @@ def test_missing_shards_are_embedded_in_process(champ, minilm, tmp_path):
 
 
 def test_celery_task_routes_to_embed_queue_and_runs(rader_env):
+    """An embed job (a row, like every stage's) runs through the rader.embed.shard task; the
+    same job asked for again is the same row, and a second shard job finds nothing new."""
     from rader_queue.queue.app import app
-    from workers.embed import embed_shard_task
+    from rader_queue.queue.model_jobs import enqueue_model_jobs, job_outcome
+    from rader_queue.queue.stage_tasks import run_in_process
 
     assert app.amqp.router.route({}, "rader.embed.shard")["queue"].name == "embed"
-    out = embed_shard_task.apply(args=["champ", 0, 2]).get()
-    assert out["docs"] == 44 and out["cached"] is False
-    assert embed_shard_task.apply(args=["champ", 0, 2]).get()["cached"] is True
+    payload = {"corpus": "champ", "shard": 0, "num_shards": 2}
+    label = f"champ-{uuid.uuid4().hex[:8]}"       # the session's database outlives this test
+    job = enqueue_model_jobs("embed", [("champ:0/2", payload)], label=label, publish=False)
+    run_in_process(app, "embed", job.job_ids)
+    state, out, _ = job_outcome(job.job_ids[0])
+    assert state == "done" and out["docs"] == 44 and out["cached"] is False
+    again = enqueue_model_jobs("embed", [("champ:0/2", payload)], label=label, publish=False)
+    assert again.job_ids == job.job_ids and again.jobs_new == 0
+    other = enqueue_model_jobs("embed", [("champ:0/2b", payload)], label=label, publish=False)
+    run_in_process(app, "embed", other.job_ids)
+    assert job_outcome(other.job_ids[0])[1]["cached"] is True

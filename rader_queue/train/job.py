@@ -1,0 +1,48 @@
+"""The ``train`` stage's body: train one retriever and record its checkpoint
+(:func:`rader_queue.train.service.run_training`: the ``checkpoints`` row and its loss curve).
+
+A training is done once: its job's idempotency key carries the checkpoint name and the payload's
+hash, and a finished job is never claimed again. A relative output dir is resolved against the
+worker's working directory, so the paths recorded in SQL are the ones the worker wrote (eval
+workers elsewhere need absolute, shared paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from rader_queue.errors import RaderError
+from rader_queue.job_context import JobContext, Outcome
+from rader_queue.queue.payloads import Payload
+from rader_queue.settings import get_settings
+from rader_queue.train.config import TrainConfig, encoding_defaults
+
+
+class TrainPayload(Payload):
+    dataset: str = Field(min_length=1)
+    output_dir: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    config: dict[str, Any]
+
+    @field_validator("config")
+    @classmethod
+    def _train_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            TrainConfig.model_validate(value)
+        except (RaderError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a valid training config: {exc}") from exc
+        return value
+
+
+def train_job(ctx: JobContext) -> Outcome:
+    from rader_queue.train.service import run_training
+
+    p = ctx.params
+    summary = run_training(TrainConfig.model_validate(
+        {**encoding_defaults(get_settings()), **p.config}), p.dataset,
+                           str(Path(p.output_dir).resolve()), name=p.name,
+                           db_url=get_settings().db_url)
+    return Outcome(summary)
