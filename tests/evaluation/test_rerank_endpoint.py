@@ -18,7 +18,7 @@ def test_rerank_uses_the_rerank_stage_endpoint(bright_dir, tmp_path, eval_env, m
             {"judge32b": {"base_url": judge.base_url, "model": "judge-32b"}}))
         monkeypatch.setenv("RADER_STAGE_ENDPOINTS", json.dumps({"rerank": "judge32b"}))
         get_settings.cache_clear()
-        outcome = run_eval(EvalConfig("bm25", str(bright_dir), depth=5, rerank_k=2),
+        outcome = run_eval(EvalConfig(model="bm25", benchmark=str(bright_dir), depth=5, rerank_k=2),
                            out_dir=tmp_path, record=False)
     assert judge.requests and {r["model"] for r in judge.requests} == {"judge-32b"}
     results = json.loads((tmp_path / outcome.score_path).parent.joinpath("results.json")
