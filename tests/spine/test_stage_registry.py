@@ -167,3 +167,19 @@ def test_malformed_payload_fails_classified_on_every_stage(rader_env, tmp_path):
         assert attempts == 1, (stage, attempts, error)          # permanent: never retried
         assert error.startswith(f"PayloadError: {stage} job payload is malformed: "), error
         assert field in error, (stage, error)
+
+
+def test_celery_command_line_entry_point_has_every_stage_task():
+    """`celery -A workers worker` (Celery's own CLI, Flower) finds the app with every stage's
+    task, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import workers; "
+            "print(' '.join(sorted(t for t in workers.app.tasks if not t.startswith('celery.'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert set(out.stdout.split()) == {s.task for s in stages.STAGES}
