@@ -10,10 +10,9 @@ from typing import Any
 
 from pydantic import field_validator
 
-from rader_queue.errors import RaderError
 from rader_queue.evaluation.runner import EvalConfig, run_eval
 from rader_queue.job_context import JobContext, Outcome
-from rader_queue.queue.payloads import Payload
+from rader_queue.queue.payloads import Payload, valid_config
 from rader_queue.settings import get_settings
 
 
@@ -21,14 +20,7 @@ class EvalPayload(Payload):
     config: dict[str, Any]
     out_dir: str | None = None
 
-    @field_validator("config")
-    @classmethod
-    def _eval_config(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            EvalConfig.model_validate(value)
-        except (RaderError, TypeError, ValueError) as exc:
-            raise ValueError(f"not a valid evaluation config: {exc}") from exc
-        return value
+    _config = field_validator("config")(valid_config(EvalConfig, "evaluation config"))
 
 
 def eval_job(ctx: JobContext) -> Outcome:

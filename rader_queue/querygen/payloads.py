@@ -8,17 +8,11 @@ from typing import Any
 
 from pydantic import field_validator
 
-from rader_queue.errors import RaderError
 from rader_queue.querygen.options import LLM_TYPES, QUERY_TYPES, QuerygenOptions
-from rader_queue.queue.payloads import Payload
+from rader_queue.queue.payloads import Payload, valid_config
 
 
-def _check_querygen_options(value: dict[str, Any]) -> dict[str, Any]:
-    try:
-        QuerygenOptions.model_validate(value)
-    except (RaderError, TypeError, ValueError) as exc:
-        raise ValueError(f"not valid querygen options: {exc}") from exc
-    return value
+_check_querygen_options = valid_config(QuerygenOptions, "set of querygen options")
 
 
 def _query_type(value: str | None, *, llm_only: bool) -> str | None:

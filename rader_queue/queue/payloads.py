@@ -10,11 +10,30 @@ them as ``"module:Class"``, so the queue does not import the stages it runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rader_queue.errors import RaderError
 
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def valid_config(config_model: Any, what: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A field check: the dict must validate as ``config_model`` (a stage's pydantic config);
+    its error becomes the field's (``not a valid <what>: …``). Use as
+    ``_config = field_validator("config")(valid_config(TrainConfig, "training config"))``."""
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            config_model.model_validate(value)
+        except (RaderError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a valid {what}: {exc}") from exc
+        return value
+
+    return check
 
 
 class ProblemPayload(Payload):

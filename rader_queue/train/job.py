@@ -14,9 +14,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from rader_queue.errors import RaderError
 from rader_queue.job_context import JobContext, Outcome
-from rader_queue.queue.payloads import Payload
+from rader_queue.queue.payloads import Payload, valid_config
 from rader_queue.settings import get_settings
 from rader_queue.train.config import TrainConfig, encoding_defaults
 
@@ -27,14 +26,7 @@ class TrainPayload(Payload):
     name: str = Field(min_length=1)
     config: dict[str, Any]
 
-    @field_validator("config")
-    @classmethod
-    def _train_config(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            TrainConfig.model_validate(value)
-        except (RaderError, TypeError, ValueError) as exc:
-            raise ValueError(f"not a valid training config: {exc}") from exc
-        return value
+    _config = field_validator("config")(valid_config(TrainConfig, "training config"))
 
 
 def train_job(ctx: JobContext) -> Outcome:

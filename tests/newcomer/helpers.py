@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -52,3 +55,24 @@ def readme_main_job() -> list[str]:
     line = next(l.strip() for l in section.splitlines() if l.strip().startswith("rader-queue run "))
     assert "=" not in line.split("rader-queue")[0], f"the main job needs a variable: {line}"
     return line.split()[1:]
+
+
+def running_jobs(db: Path) -> int:
+    """Jobs in state ``running`` in a run's SQLite store (0 before its tables exist)."""
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute("select count(*) from jobs where state = 'running'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+def wait_until_running(proc: subprocess.Popen, db: Path, timeout_s: float = 600,
+                       also: Callable[[], bool] = lambda: True) -> None:
+    """Until a job of ``proc``'s run is running (and ``also()`` holds), or ``proc`` ends."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if also() and running_jobs(db):
+            return
+        time.sleep(0.5)

@@ -16,7 +16,8 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.newcomer.helpers import cli, newcomer_env, offline_prefix, readme_main_job
+from tests.newcomer.helpers import (cli, newcomer_env, offline_prefix, readme_main_job,
+                                    wait_until_running)
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -102,19 +103,8 @@ def test_ctrl_c_stops_fast_and_the_same_command_resumes(tmp_path):
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     db = tmp_path / "rader_queue.db"
-    deadline = time.monotonic() + 600
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.exists():
-                with sqlite3.connect(db) as conn:
-                    try:
-                        running = conn.execute("select count(*) from jobs where state = 'running'"
-                                               ).fetchone()[0]
-                    except sqlite3.OperationalError:
-                        running = 0
-                if running:
-                    break
-            time.sleep(0.5)
+        wait_until_running(proc, db)
         assert proc.poll() is None, proc.communicate()
         time.sleep(3)
         os.killpg(proc.pid, signal.SIGINT)          # what Ctrl-C in a terminal does

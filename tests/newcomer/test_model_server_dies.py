@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.newcomer.helpers import cli, newcomer_env, offline_prefix
+from tests.newcomer.helpers import cli, newcomer_env, offline_prefix, wait_until_running
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -50,22 +50,16 @@ def test_a_dead_model_server_stops_the_run_and_the_same_command_resumes(tmp_path
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     db = tmp_path / "rader_queue.db"
-    server = None
-    deadline = time.monotonic() + 600
+    found: list[int] = []
+
+    def server_found() -> bool:
+        found[:] = found or [pid for pid in [model_server_of(proc.pid)] if pid]
+        return bool(found)
+
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            server = server or model_server_of(proc.pid)
-            if server and db.exists():
-                with sqlite3.connect(db) as conn:
-                    try:
-                        running = conn.execute("select count(*) from jobs where state = 'running'"
-                                               ).fetchone()[0]
-                    except sqlite3.OperationalError:
-                        running = 0
-                if running:
-                    break
-            time.sleep(0.5)
-        assert proc.poll() is None and server, proc.communicate()
+        wait_until_running(proc, db, also=server_found)
+        assert proc.poll() is None and found, proc.communicate()
+        server = found[0]
         os.kill(server, signal.SIGKILL)                 # what the OOM killer does
         killed = time.monotonic()
         out, err = proc.communicate(timeout=120)
