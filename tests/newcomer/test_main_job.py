@@ -21,6 +21,8 @@ from tests.newcomer.helpers import (cli, newcomer_env, offline_prefix, readme_ma
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
+EMPTY_DATASET = "used a retrieved theorem: try more --rollouts or a larger --limit"
+
 
 @pytest.fixture(scope="module")
 def main_job(tmp_path_factory):
@@ -56,6 +58,7 @@ def test_readme_main_job_works_as_printed(main_job):
     assert calls[0] > 0 and calls[1] > 0
 
 
+@pytest.mark.timeout(3600)       # a second, larger search when the first finds no positive
 def test_through_eval_builds_a_dataset_a_checkpoint_and_an_evaluation(main_job):
     """The README's whole-pipeline command on the same run: the search is done (nothing runs
     again), query generation, dataset, a short CPU training and the CHAMP evaluation follow."""
@@ -65,6 +68,17 @@ def test_through_eval_builds_a_dataset_a_checkpoint_and_an_evaluation(main_job):
     line = next(l.strip() for l in text.splitlines()
                 if l.strip().startswith("rader-queue run CHAMP") and "--through eval" in l)
     proc = cli(*line.split()[1:], cwd=where, env=env, timeout=1800)
+    mcts_jobs = 3
+    if proc.returncode == 1 and EMPTY_DATASET in " ".join(proc.stdout.split()):
+        # The 135M model's 2-rollout search left no final trajectory through a retrieved
+        # theorem (it happens: the search is seeded, but float results differ between CPU
+        # builds): the command says so and stops before training, with nothing half-made.
+        with sqlite3.connect(where / "rader_queue.db") as conn:
+            assert conn.execute("select count(*) from checkpoints").fetchone()[0] == 0
+        # ... and its advice works: a larger search on a run of its own goes all the way.
+        args = [*line.split()[1:], "--run", "CHAMP-larger", "--limit", "4", "--rollouts", "4"]
+        proc = cli(*args, cwd=where, env=env, timeout=2400)
+        mcts_jobs = 3 + 4
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with sqlite3.connect(where / "rader_queue.db") as conn:
         mcts = conn.execute("select count(*) from jobs where stage = 'mcts'").fetchone()[0]
@@ -72,7 +86,7 @@ def test_through_eval_builds_a_dataset_a_checkpoint_and_an_evaluation(main_job):
         checkpoints = conn.execute("select name, state from checkpoints").fetchall()
         evals = conn.execute("select model, benchmark from eval_results").fetchall()
     print(f"\n--through eval: datasets {datasets}, checkpoints {checkpoints}, evals {evals}")
-    assert mcts == 3
+    assert mcts == mcts_jobs
     assert datasets and '"all": 0' not in datasets[-1][1]
     assert checkpoints and checkpoints[-1][1] == "done"
     models = {m for m, _ in evals}
