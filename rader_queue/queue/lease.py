@@ -57,15 +57,18 @@ def _machine() -> str:
 
 
 _identity: tuple[int, str] | None = None     # (pid, "machine.random") of this process
+_identity_lock = threading.Lock()
 
 
 def worker_name() -> str:
     """This process as a lease holder and job worker: ``host:pid:machine.random``. Unique per
     process (a forked child gets its own), whatever the hosts' names and pids."""
     global _identity
-    if _identity is None or _identity[0] != os.getpid():
-        _identity = (os.getpid(), f"{_machine()}.{secrets.token_hex(4)}")
-    return f"{socket.gethostname()}:{os.getpid()}:{_identity[1]}"
+    with _identity_lock:   # two threads claiming at once must not mint two identities
+        if _identity is None or _identity[0] != os.getpid():
+            _identity = (os.getpid(), f"{_machine()}.{secrets.token_hex(4)}")
+        token = _identity[1]
+    return f"{socket.gethostname()}:{os.getpid()}:{token}"
 
 
 def holder_is_dead(worker: str | None) -> bool:

@@ -122,3 +122,28 @@ def test_heartbeat_thread_keeps_a_short_lease_alive(job_id, monkeypatch):
         lease.release(job_id)
     time.sleep(2)
     assert _claim(job_id, "node-b:99") == 2   # released: the lease ran out, taken over
+
+
+def test_threads_claiming_at_once_share_one_worker_identity(monkeypatch):
+    """The first claims of a fresh process come from several pool threads at once; they must
+    all hold their jobs under one name, or the lease heartbeat (which renews the jobs held under
+    this process's name) lets the other jobs' leases lapse and cancels their searches."""
+    import threading
+
+    from rader_queue.queue import lease
+
+    for _ in range(20):
+        monkeypatch.setattr(lease, "_identity", None)
+        barrier = threading.Barrier(8)
+        names: list[str] = []
+
+        def claim() -> None:
+            barrier.wait()
+            names.append(lease.worker_name())
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(names)) == 1, names
