@@ -115,7 +115,7 @@ def test_task_outliving_the_visibility_timeout(rader_env, sim_llm, own_pg_url, t
     bad = {k: v for k, v in run_consistency("slow", own_pg_url).items() if v}
     nodes, calls = _counts(own_pg_url, "slow")
     first_calls = int(re.search(r"'calls': (\d+)", wrote[0]).group(1)) if wrote else -1
-    wrote_here = rf"Task {re.escape(task)} succeeded in [\d.]+s: \{{'job_id': \d+, 'problem'"
+    wrote_here = rf"Task {re.escape(task)} succeeded in [\d.]+s: \{{'job_id': \d+, 'run_id': \d+"
     writers = [f"{socket.gethostname()}:{proc.pid}" for proc, path in zip(procs, logs)
                if re.search(wrote_here, path.read_text(errors="replace"))]
     deferrals = out.count(f"Task {task} retry:")

@@ -42,6 +42,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
 KillWait={kill_wait}
+# A loaded test machine can take over a minute to end a job's processes; a node drained for
+# "Kill task failed" would hold every later job.
+UnkillableStepTimeout=180
 MinJobAge=600
 SlurmctldTimeout=30
 SlurmdTimeout=30
@@ -121,6 +124,19 @@ class LocalSlurm:
             if part.startswith("JobState="):
                 return part.split("=", 1)[1]
         return "?"
+
+    def describe(self, job_id: int) -> str:
+        """What the controller says of a job and the node, and its log's tail: for a failure."""
+        parts = []
+        for argv in (("scontrol", "show", "job", str(job_id)), ("sinfo", "-R"), ("sinfo", "-N", "-l")):
+            try:
+                parts.append(f"$ {' '.join(argv)}\n{self.run(*argv)}")
+            except (subprocess.CalledProcessError, OSError) as exc:
+                parts.append(f"$ {' '.join(argv)}: {exc}")
+        log = self.root / "log" / "slurmctld.log"
+        if log.exists():
+            parts.append("--- slurmctld.log tail ---\n" + log.read_text(errors="replace")[-3000:])
+        return "\n".join(parts)
 
     def stop(self) -> None:
         # Jobs first (their processes are children of slurmd's steps), then the daemons by PID.

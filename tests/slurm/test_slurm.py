@@ -178,11 +178,16 @@ def test_time_limit_drains_before_the_limit(slurm_cluster, rader_env, tmp_path):
 def test_time_limit_requeues_and_the_run_continues(slurm_cluster, rader_env, tmp_path):
     """The resubmission policy: at the time-limit signal the replica drains, requeues itself
     while the run has work, and its next allocation continues the run to the end."""
-    run, n = "slurm-requeue", 8       # at time scale 3 the first allocation cannot finish them
+    # Slurm sends the time-limit signal up to a minute early, and a handed-back search starts
+    # again from its beginning: with a 1-minute limit an allocation could end every time before
+    # its ~20 s searches finish (seen: restarts 3-6 made no progress). A 2-minute limit leaves
+    # each allocation at least 30 s (4 problems in flight, ~20 s each at time scale 3); 24
+    # problems outlast one allocation's at most 90 s.
+    run, n = "slurm-requeue", 24
     _enqueue(run, n)
     env = _env(rader_env, slurm_cluster, tmp_path)
     ids = _up(env, run, tmp_path, "--replicas", "1", "--workers-per-replica", "2",
-              "--in-flight", "2", "--server-args", "--time-scale 3.0", "--time", "1",
+              "--in-flight", "2", "--server-args", "--time-scale 3.0", "--time", "2",
               "--signal-lead", "30", "--drain-grace", "5", "--max-requeues", "6")
     log = tmp_path / "jobs" / run / "logs" / f"rader-{run}-r1-{ids[0]}.out"
 
@@ -204,13 +209,22 @@ def test_time_limit_requeues_and_the_run_continues(slurm_cluster, rader_env, tmp
     def restarted() -> bool:
         release_hold()
         return stamp(r".*restart 1") is not None
-    wait_for(restarted, 300, interval=1, what="the requeued job to run")
+
+    def wait_telling(predicate, timeout: float, what: str) -> None:
+        try:
+            wait_for(predicate, timeout, interval=1, what=what)
+        except AssertionError as exc:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            raise AssertionError(f"{exc}\n{slurm_cluster.describe(ids[0])}\n--- job log tail "
+                                 f"---\n{text[-3000:]}") from None
+
+    wait_telling(restarted, 300, what="the requeued job to run")
     back_s = stamp(r".*restart 1") - stamp(r"SIGUSR1")
 
     def done_releasing_holds() -> bool:
         release_hold()
         return job_states(run).get(JobState.DONE, 0) == n
-    wait_for(done_releasing_holds, 600, interval=1, what=f"{run}: all done")
+    wait_telling(done_releasing_holds, 600, what=f"{run}: all done")
     wait_for(lambda: _finished(slurm_cluster, run), 180, what="the replica job to end")
     text = log.read_text(errors="replace")
     restarts = max(int(r) for r in re.findall(r"restart (\d+)", text))
