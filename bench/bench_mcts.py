@@ -91,11 +91,20 @@ def run_seed_style(base: str, threads: int, warmup: float, window: float) -> tup
                 return await self.generator.generate(*args, **kwargs)
 
     def thread_main(index: int) -> None:
+        # one event loop per thread for all its problems: an asyncio.Lock belongs to the loop
+        # it was first used on (a loop per problem killed each thread after its first problem)
         gen = Blocking()
-        for problem in problems[index::threads]:
-            if stop.is_set():
-                return
-            asyncio.run(run_search(problem.text, LLMPolicy(gen, theorems, problem.gold_answer, config), config))
+
+        async def solve_all() -> None:
+            gen.lock = asyncio.Lock()
+            for problem in problems[index::threads]:
+                if stop.is_set():
+                    return
+                await run_search(problem.text, LLMPolicy(gen, theorems, problem.gold_answer,
+                                                         config), config)
+
+        asyncio.run(solve_all())
+        gen.generator.close()
 
     workers = [threading.Thread(target=thread_main, args=(i,), daemon=True) for i in range(threads)]
     for w in workers:
