@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from rader_queue.errors import ConfigError
+from rader_queue.querygen.options import QUERY_TYPES
 from rader_queue.settings import get_settings
 
 
@@ -127,7 +128,7 @@ class Preset(_Frozen):
         return self.model_dump(mode="json")
 
 
-ALL_TYPES = ("qcot", "qquestion", "qllmq", "qlexical")
+ALL_TYPES = QUERY_TYPES
 
 RADER_PAPER = Preset(
     name="rader-paper",

@@ -17,13 +17,14 @@ from rich.text import Text
 from rader_queue.cli.common import console, friendly_errors, use_database
 from rader_queue.cli.dataset_view import empty_reason, print_counts
 from rader_queue.errors import ConfigError
+from rader_queue.querygen.options import QUERY_TYPES
 from rader_queue.terminal_text import cell, escaped
 
 dataset_app = typer.Typer(no_args_is_help=True, help="Training data: query generation over a "
                           "finished MCTS run, and versioned Tevatron datasets.")
 
 RunArg = Annotated[str, typer.Argument(help="Name of a run whose MCTS jobs have finished.")]
-TypesOpt = Annotated[str, typer.Option("--types", help="Comma-separated query types: qcot, qquestion, qllmq, qlexical.")]
+TypesOpt = Annotated[str, typer.Option("--types", help=f"Comma-separated query types: {', '.join(QUERY_TYPES)}.")]
 AllRewards = Annotated[bool, typer.Option("--all-rewards", help="Use every trajectory with a retrieval node, not only those whose terminal reward is 1.")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Seed of model requests and samples (default: the run's seed).")]
 
@@ -32,7 +33,7 @@ SeedOpt = Annotated[Optional[int], typer.Option(help="Seed of model requests and
 @friendly_errors
 def querygen(
     run: RunArg,
-    types: TypesOpt = "qcot,qquestion,qllmq,qlexical",
+    types: TypesOpt = ",".join(QUERY_TYPES),
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Judge every generated query (judge queue); rejected rows are kept but left out of datasets.")] = False,
     all_rewards: AllRewards = False,
     seed: SeedOpt = None,
@@ -62,7 +63,7 @@ def querygen(
 def build(
     run: RunArg,
     name: Annotated[str, typer.Option("--name", help="Dataset name; each new content gets the next version.")],
-    types: TypesOpt = "qcot,qquestion,qllmq,qlexical",
+    types: TypesOpt = ",".join(QUERY_TYPES),
     out: Annotated[str, typer.Option("--out", help="Folder of the exported files.")] = "rader_datasets",
     all_rewards: AllRewards = False,
     seed: SeedOpt = None,

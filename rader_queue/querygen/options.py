@@ -16,9 +16,11 @@ from pydantic import ConfigDict, Field, field_validator
 from rader_queue.config_model import StrictConfig
 from rader_queue.errors import InputError
 
+# Every query type, in canonical order: the CLI, presets, datasets and the report read this.
 QUERY_TYPES: tuple[str, ...] = ("qcot", "qquestion", "qllmq", "qlexical")
 STATIC_TYPES: tuple[str, ...] = ("qcot", "qquestion")     # written by the extract job, no LLM
-LLM_TYPES: tuple[str, ...] = ("qllmq", "qlexical")         # one querygen job per problem each
+# one querygen job per problem each; querygen.tasks.LLM_QUERY_TYPES says how each is generated
+LLM_TYPES: tuple[str, ...] = tuple(t for t in QUERY_TYPES if t not in STATIC_TYPES)
 KEY_MAX = 300
 
 

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
+from rader_queue.querygen.options import QUERY_TYPES
 from rader_queue.queue.status import RunStatus, find_run, run_status
 from rader_queue.store.models import (Checkpoint, Dataset, EvalResult, Job, JobState, Judgement,
                                       LLMCall, Problem, Retrieval, Run, Solution, TrainingExample,
                                       TrainingLog, TreeNode)
 
-QUERY_TYPES = ("qcot", "qquestion", "qllmq", "qlexical")
 
 
 @dataclass

@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rader_queue.querygen.options import QUERY_TYPES
+
 SOURCE_REFLECTION = "self_reflection"
 SOURCE_LEXICAL = "qlexical_mined"          # BM25 ranks 31-50 sample + dense top-k at generation
 SOURCE_BM25_BAND = "bm25_31_50"
@@ -31,8 +33,9 @@ SOURCE_BM25_FALLBACK = "bm25_lower_ranks"
 PAPER_TABLE9 = {"qcot": 7312, "qquestion": 7312, "qllmq": 18586, "qlexical": 9910}
 
 # Candidates are merged in this order: a qCoT without partial steps is the question itself, so
-# the row counts as qquestion (the first type that produced it names the row).
-MERGE_ORDER = ("qquestion", "qcot", "qllmq", "qlexical")
+# the row counts as qquestion (the first type that produced it names the row); the other types
+# follow in their canonical order (a new query type joins them by its entry in QUERY_TYPES).
+MERGE_ORDER = ("qquestion", *(t for t in QUERY_TYPES if t != "qquestion"))
 
 Mine = Callable[[str, set[str], int], list[tuple[str, str]]]
 
