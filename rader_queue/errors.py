@@ -21,8 +21,9 @@ Messages are written for the user who runs the CLI: they say what was wrong and 
 
 from __future__ import annotations
 
-__all__ = ["BrokerError", "ConfigError", "GenerationFailed", "InputError", "InvalidRecord",
-           "ModelError", "RaderError", "SchemaError", "SlurmError", "StoreError",
+__all__ = ["AlreadyDone", "BrokerError", "ConfigError", "GenerationFailed", "InputError",
+           "InvalidRecord", "JobTimedOut", "LeaseHeld", "ModelError", "ModelServerExited",
+           "PayloadError", "RaderError", "SchemaError", "Skip", "SlurmError", "StoreError",
            "StructuredOutputsIgnored", "TaskFailed", "UnknownDatasetError", "UnknownQueueError"]
 
 
@@ -108,3 +109,27 @@ class TaskFailed(RaderError):
 class PayloadError(TaskFailed):
     """A job whose payload does not fit its stage's payload model (or whose stage is unknown):
     it can never run, so it fails at once with the fields that were wrong."""
+
+
+class JobTimedOut(TaskFailed):
+    """A job's coroutine ran past ``RADER_JOB_TIMEOUT_S`` (enforced on the worker's event loop,
+    :mod:`rader_queue.queue.runtime`): the job fails with "timed out"."""
+
+
+# Job control: how a delivery of a task learns that its job is not (or no longer) its to run
+# (:mod:`rader_queue.queue.jobs`). The job runner maps each to its outcome; none is a failure.
+
+class AlreadyDone(RaderError):
+    """The job was finished by another delivery of the same task; discard this copy's work."""
+
+
+class LeaseHeld(RaderError):
+    """Another copy of the task is running the job and holds a live lease; try again later."""
+
+    def __init__(self, job_id: int, holder: str | None, remaining_s: float) -> None:
+        super().__init__(f"job {job_id} is running on {holder} (lease ends in {remaining_s:.0f}s)")
+        self.remaining_s = remaining_s
+
+
+class Skip(RaderError):
+    """This delivery has nothing to do: the job is done, cancelled or gone."""

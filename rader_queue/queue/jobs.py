@@ -13,29 +13,13 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from rader_queue.errors import RaderError
+from rader_queue.errors import AlreadyDone, LeaseHeld, Skip  # noqa: F401 - jobs.LeaseHeld etc.
 from rader_queue.queue import lease
 from rader_queue.queue.clock import db_now, now  # noqa: F401 - now: enqueue imports it from here
 from rader_queue.queue.lease import worker_name
 from rader_queue.secrets import scrub
 from rader_queue.store.db import as_utc
 from rader_queue.store.models import Job, JobState
-
-
-class AlreadyDone(RaderError):
-    """The job was finished by another delivery of the same task; discard this copy's work."""
-
-
-class LeaseHeld(RaderError):
-    """Another copy of the task is running the job and holds a live lease; try again later."""
-
-    def __init__(self, job_id: int, holder: str | None, remaining_s: float) -> None:
-        super().__init__(f"job {job_id} is running on {holder} (lease ends in {remaining_s:.0f}s)")
-        self.remaining_s = remaining_s
-
-
-class Skip(RaderError):
-    """This delivery has nothing to do: the job is done, cancelled or gone."""
 
 
 def _locked(session: Session, job_id: int) -> Job | None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from rader_queue.errors import TaskFailed
+from rader_queue.errors import JobTimedOut
 from rader_queue.ops import loop_lag
 from rader_queue.queue import lease
 from rader_queue.settings import get_settings
@@ -33,10 +33,6 @@ def loop() -> asyncio.AbstractEventLoop:
             threading.Thread(target=_loop.run_forever, name="rader-asyncio", daemon=True).start()
             loop_lag.watch(_loop)           # issue 13: the loop's lag is a metric and in the heartbeat
         return _loop
-
-
-class JobTimedOut(TaskFailed):
-    """A coroutine ran past ``RADER_JOB_TIMEOUT_S``: the job fails with "timed out"."""
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
