@@ -13,7 +13,6 @@ from pydantic import field_validator
 from rader_queue.evaluation.runner import EvalConfig, run_eval
 from rader_queue.job_context import JobContext, Outcome
 from rader_queue.queue.payloads import Payload, valid_config
-from rader_queue.settings import get_settings
 
 
 class EvalPayload(Payload):
@@ -26,5 +25,5 @@ class EvalPayload(Payload):
 def eval_job(ctx: JobContext) -> Outcome:
     p = ctx.params
     out = str(Path(p.out_dir).resolve()) if p.out_dir else None    # paths in SQL: the worker's
-    return Outcome(run_eval(EvalConfig.model_validate(p.config), db_url=get_settings().db_url,
+    return Outcome(run_eval(EvalConfig.model_validate(p.config), db_url=ctx.worker.settings.db_url,
                             out_dir=out).summary())

@@ -16,7 +16,6 @@ from pydantic import Field, field_validator
 
 from rader_queue.job_context import JobContext, Outcome
 from rader_queue.queue.payloads import Payload, valid_config
-from rader_queue.settings import get_settings
 from rader_queue.train.config import TrainConfig, encoding_defaults
 
 
@@ -32,9 +31,8 @@ class TrainPayload(Payload):
 def train_job(ctx: JobContext) -> Outcome:
     from rader_queue.train.service import run_training
 
-    p = ctx.params
+    p, settings = ctx.params, ctx.worker.settings
     summary = run_training(TrainConfig.model_validate(
-        {**encoding_defaults(get_settings()), **p.config}), p.dataset,
-                           str(Path(p.output_dir).resolve()), name=p.name,
-                           db_url=get_settings().db_url)
+        {**encoding_defaults(settings), **p.config}), p.dataset,
+                           str(Path(p.output_dir).resolve()), name=p.name, db_url=settings.db_url)
     return Outcome(summary)
