@@ -49,25 +49,32 @@ def serve_embedded(
 @llm_app.command("check")
 @friendly_errors
 def check(
-    base_url: Annotated[Optional[str], typer.Option(help="The /v1 URL to probe (default RADER_LLM_BASE_URL).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name (default RADER_LLM_MODEL, else the first one served).")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="The /v1 URL to probe (default: the endpoint's, RADER_LLM_BASE_URL for the default one).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (default: the endpoint's model, else the first one served).")] = None,
     embedder_url: Annotated[Optional[str], typer.Option(help="Where /v1/embeddings is probed (default RADER_EMBEDDER_BASE_URL, else --base-url).")] = None,
+    endpoint: Annotated[Optional[str], typer.Option(help="Probe this named endpoint of RADER_ENDPOINTS (its URL, model and API key).")] = None,
+    stage: Annotated[Optional[str], typer.Option(help="Probe the endpoint this stage talks to (mcts, querygen, judge, rerank; RADER_STAGE_ENDPOINTS).")] = None,
 ) -> None:
     """Probe a model endpoint once: models served, n support, seed determinism, which
-    structured-outputs dialect it honours (the value for RADER_LLM_STRUCTURED_OUTPUTS) and the
-    embeddings dimension. A few short requests; prints a table."""
+    structured-outputs dialect it honours (the value for the endpoint's structured_outputs, or
+    RADER_LLM_STRUCTURED_OUTPUTS for the default one) and the embeddings dimension. A few short
+    requests; prints a table. Without --endpoint or --stage: the default endpoint."""
     from rader_queue.llm.probe import probe
     from rader_queue.settings import get_settings
 
     settings = get_settings()
-    url = base_url or settings.llm_base_url
+    if endpoint and stage:
+        raise ConfigError("give --endpoint or --stage, not both")
+    chosen = (settings.endpoint_for(stage) if stage else
+              settings.endpoint(endpoint or "default"))
+    url = base_url or chosen.base_url
     if not url:
         raise ConfigError("nothing to probe: pass --base-url or set RADER_LLM_BASE_URL")
-    configured = model or (settings.llm_model if settings.llm_model != "default" else None)
-    result = probe(url, model=configured, api_key=settings.llm_api_key.get_secret_value(),
+    configured = model or (chosen.model if chosen.model != "default" else None)
+    result = probe(url, model=configured, api_key=chosen.api_key.get_secret_value(),
                    embedder_url=embedder_url or settings.embedder_base_url,
                    embedder_model=settings.embedder_model if (embedder_url or settings.embedder_base_url) else None)
-    table = Table("probe", "result", title=f"llm check: {url}", title_justify="left")
+    table = Table("probe", "result", title=f"llm check: {chosen.name} endpoint, {url}", title_justify="left")
     for name, value in result.rows():
         table.add_row(name, value)
     console.print(table)

@@ -3,6 +3,8 @@ tests/vllm/test_engine.py): what the probe reports is what the server does."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -26,6 +28,16 @@ def test_llm_check_tells_what_llamacpp_honours(monkeypatch):
     with embedded_server(port=0, n_ctx=1024) as server:
         out = CliRunner().invoke(llm_app, ["check", "--base-url", server.base_url],
                                  terminal_width=200)
+        # the endpoint a stage talks to (RADER_STAGE_ENDPOINTS), not the default one
+        monkeypatch.delenv("RADER_LLM_BASE_URL", raising=False)
+        monkeypatch.setenv("RADER_ENDPOINTS", json.dumps(
+            {"judge32b": {"base_url": server.base_url, "model": server.model}}))
+        monkeypatch.setenv("RADER_STAGE_ENDPOINTS", '{"judge": "judge32b"}')
+        get_settings.cache_clear()
+        by_stage = CliRunner().invoke(llm_app, ["check", "--stage", "judge"], terminal_width=200)
+    assert by_stage.exit_code == 0, by_stage.output
+    assert f"judge32b endpoint, {server.base_url}" in by_stage.output
+    assert _rows(by_stage.output)["models served"] == server.model
     assert out.exit_code == 0, out.output
     rows = _rows(out.output)
     assert rows["server"] == "unknown"                 # no /version endpoint
@@ -46,3 +58,15 @@ def test_llm_check_without_an_endpoint_says_what_to_set(monkeypatch):
     get_settings.cache_clear()
     out = CliRunner().invoke(llm_app, ["check"])
     assert out.exit_code != 0 and "RADER_LLM_BASE_URL" in out.output
+
+
+def test_llm_check_names_an_unknown_endpoint(monkeypatch):
+    from rader_queue.cli.llm_commands import llm_app
+    from rader_queue.settings import get_settings
+
+    monkeypatch.setenv("RADER_ENDPOINTS", '{"judge32b": {"base_url": "http://127.0.0.1:9/v1", "model": "m"}}')
+    get_settings.cache_clear()
+    out = CliRunner().invoke(llm_app, ["check", "--endpoint", "nope"])
+    assert out.exit_code != 0 and "no endpoint named 'nope' in RADER_ENDPOINTS" in out.output
+    both = CliRunner().invoke(llm_app, ["check", "--endpoint", "judge32b", "--stage", "judge"])
+    assert both.exit_code != 0 and "not both" in both.output
