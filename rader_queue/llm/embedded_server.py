@@ -40,7 +40,7 @@ import httpx
 
 from rader_queue.errors import ConfigError, ModelError
 from rader_queue.llm.exit_status import describe_exit
-from rader_queue.llm.server_process import ServerProcess
+from rader_queue.llm.server_process import ServerProcess, bound_to_this_process
 from rader_queue.ports import free_port
 from rader_queue.settings import Settings, get_settings
 
@@ -109,8 +109,8 @@ def start_server(*, gguf: Path | None = None, port: int | None = None, n_ctx: in
            "--n_threads_batch", str(threads)]
     log_file = tempfile.NamedTemporaryFile("w+b", prefix="rader-llm-server-", suffix=".log",
                                            delete=False)
-    process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(bound_to_this_process(cmd), stdout=log_file,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = EmbeddedServer(process, port, Path(log_file.name), gguf=gguf, threads=threads,
                             _log=log_file)
     try:

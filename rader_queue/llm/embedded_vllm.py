@@ -36,7 +36,7 @@ import httpx
 
 from rader_queue.errors import ConfigError, ModelError
 from rader_queue.llm.embedder import DEFAULT_MODEL, resolve_model
-from rader_queue.llm.server_process import ServerProcess
+from rader_queue.llm.server_process import ServerProcess, bound_to_this_process
 from rader_queue.ports import free_port
 from rader_queue.settings import Settings, get_settings
 
@@ -131,7 +131,7 @@ def start_vllm(model: Path | str | None = None, *, embed: bool = False, name: st
     env.pop("PYTHONPATH", None)          # the vLLM venv must not import this project's stack
     log_file = tempfile.NamedTemporaryFile("w+b", prefix=f"rader-vllm-{name}-", suffix=".log",
                                            delete=False)
-    process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(bound_to_this_process(cmd), stdout=log_file, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     server = VllmServer(process, port, Path(log_file.name), model=name, path=model, _log=log_file)
     try:

@@ -1,14 +1,37 @@
 """A model server run as a child process on a loopback port (the embedded llama.cpp server and
-vLLM's CPU build): its URL, its log, and a stop that cannot leave it behind."""
+vLLM's CPU build): its URL, its log, and a stop that cannot leave it behind.
+
+The commands stop their server on every normal exit, Ctrl-C and SIGTERM included. A SIGKILL
+(or the OOM killer) gives them no chance, and the server would be orphaned with its port,
+memory and CPU threads: :func:`bound_to_this_process` sets Linux's parent-death signal
+(util-linux's ``setpriv --pdeathsig TERM``, which then executes the server under the same PID),
+so the server gets SIGTERM the moment its parent dies."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+def bound_to_this_process(cmd: list[str]) -> list[str]:
+    """``cmd`` wrapped so that the server gets SIGTERM when this process dies.
+
+    The kernel sends the signal when the *thread* that started the child ends, so only a server
+    started from the main thread is bound (a pool thread may end long before the server should);
+    elsewhere, off Linux or without ``setpriv``, the command is returned unchanged."""
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return cmd
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return cmd
+    return [setpriv, "--pdeathsig", "TERM", "--", *cmd]
 
 
 @dataclass
