@@ -1,7 +1,8 @@
 """Helpers of the reliability suite: real worker processes, the simulated LLM server, private
 Redis servers and PostgreSQL databases, and checks over every table.
 
-Every case prints one ``FIGURE <case>: ...`` line (run with ``-s`` to see them)."""
+Every case prints one ``FIGURE <case>: ...`` line (run with ``-s`` to see them, or set
+``RADER_TEST_FIGURES=FILE`` to collect them in a file)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,13 @@ SMALL_MCTS = dict(retriever="bm25", rollouts=3, max_depth=4, ost_samples=2, crs_
 
 
 def figure(name: str, text_: str) -> str:
+    """Print one FIGURE line; with ``RADER_TEST_FIGURES=FILE`` also append it there (a whole
+    run's figures in one file, whatever pytest captured)."""
     line = f"FIGURE {name}: {text_}"
     print("\n" + line, flush=True)
+    if os.environ.get("RADER_TEST_FIGURES"):
+        with open(os.environ["RADER_TEST_FIGURES"], "a", encoding="utf-8") as out:
+            out.write(line + "\n")
     return line
 
 
