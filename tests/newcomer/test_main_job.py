@@ -6,18 +6,21 @@ by a re-run that resumes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.newcomer.helpers import (cli, newcomer_env, offline_prefix, readme_main_job,
                                     wait_until_running)
+from tests.reliability.conftest import figure
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -86,11 +89,30 @@ def test_through_eval_builds_a_dataset_a_checkpoint_and_an_evaluation(main_job):
         checkpoints = conn.execute("select name, state from checkpoints").fetchall()
         evals = conn.execute("select model, benchmark from eval_results").fetchall()
     print(f"\n--through eval: datasets {datasets}, checkpoints {checkpoints}, evals {evals}")
+    _dataset_and_eval_figure(where / "rader_queue.db")
     assert mcts == mcts_jobs
     assert datasets and '"all": 0' not in datasets[-1][1]
     assert checkpoints and checkpoints[-1][1] == "done"
     models = {m for m, _ in evals}
     assert len(evals) >= 2 and "all-MiniLM-L6-v2" in models and checkpoints[-1][0] in models
+
+
+def _dataset_and_eval_figure(db) -> None:
+    """The last dataset per query type, its negatives per row and their sources, and nDCG@10 of
+    every evaluated model: one FIGURE line (RADER_TEST_FIGURES collects it)."""
+    with sqlite3.connect(db) as conn:
+        (dataset_id,) = conn.execute("select max(id) from datasets").fetchone()
+        rows = conn.execute("select query_type, negative_passages from training_examples "
+                            "where dataset_id = ?", (dataset_id,)).fetchall()
+        evals = conn.execute("select model, benchmark, metrics from eval_results order by id").fetchall()
+    per_type = Counter(t for t, _ in rows)
+    negatives = [json.loads(n) for _, n in rows]
+    per_row = Counter(len(n) for n in negatives)
+    sources = Counter(x.get("source") for n in negatives for x in n)
+    ndcg = {f"{m} on {b}": round(json.loads(x).get("ndcg_cut_10", float("nan")), 4) for m, b, x in evals}
+    figure("through-eval", f"dataset {dataset_id}: {len(rows)} rows, per type {dict(per_type)}; "
+           f"negatives per row {dict(sorted(per_row.items()))}; sources {dict(sources)}; "
+           f"nDCG@10 {ndcg}")
 
 
 def test_the_suggested_dataset_build_starts_the_embedded_model(main_job):
