@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.heavy_markers import check_heavy_tests_are_slow
+from tests.heavy_markers import check_heavy_tests_are_slow, group_heavy_tests
 
 pytest_plugins = ["pytester"]       # tests/test_heavy_markers.py runs pytest on sample tests
 
@@ -135,13 +135,9 @@ def pytest_collection_modifyitems(config, items):
     """A heavy test (vLLM, Slurm, the embedded model) not marked `slow` is a collection error
     (`tests/heavy_markers.py`): the fast lane `-m "not slow"` must stay fast.
 
-    Under pytest-xdist (`-n N --dist loadgroup`, the README's test command), tests that share
-    one heavy resource run on one worker, one after another: the vLLM servers (a session
-    fixture, ~6 GiB), the Slurm cluster (one slurmctld/slurmd per machine) and the embedded CPU
-    model (the CPU-bound tests would only slow each other down). Everything else spreads."""
+    Under pytest-xdist (`-n N --dist loadgroup`, the README's test command) the heavy tests are
+    grouped (`heavy_markers.group_heavy_tests`): below 8 cores all of them run on one worker,
+    one after another, while the other workers take the light tests (CI on 2 cores: `-n 2`);
+    on bigger machines each resource is a group of its own."""
     check_heavy_tests_are_slow(items)
-    for item in items:
-        for marker in ("vllm", "slurm", "model"):
-            if item.get_closest_marker(marker) is not None:
-                item.add_marker(pytest.mark.xdist_group(marker))
-                break
+    group_heavy_tests(items, one_lane=(os.cpu_count() or 1) < 8)

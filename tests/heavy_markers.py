@@ -63,3 +63,22 @@ def check_heavy_tests_are_slow(items: list[pytest.Item]) -> None:
         raise pytest.UsageError(
             "heavy tests must be marked slow (the fast lane `-m \"not slow\"` would run them):\n  "
             + "\n  ".join(offenders))
+
+
+RESOURCE_MARKERS = ("vllm", "slurm", "model")
+
+
+def group_heavy_tests(items: list[pytest.Item], one_lane: bool) -> None:
+    """Under pytest-xdist's ``--dist loadgroup``, tests that share one heavy resource run on one
+    worker, one after another: the vLLM servers (a session fixture, ~6 GiB), the Slurm cluster
+    (one slurmctld/slurmd per machine) and the embedded CPU model (CPU-bound tests would only
+    slow each other down). With ``one_lane`` the three are one group: one worker runs every
+    heavy test while the others take the light ones, so a time-limit test never competes with
+    another heavy test. (pytest 9 no longer lets xdist 3.8 rename a test for its group, which
+    silently spread the groups: pyproject keeps pytest below 9; tests/test_heavy_markers.py
+    checks the grouping.)"""
+    for item in items:
+        for marker in RESOURCE_MARKERS:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.xdist_group("heavy" if one_lane else marker))
+                break

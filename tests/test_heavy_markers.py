@@ -3,7 +3,11 @@ embedded model without the `slow` marker stops the session before anything runs,
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from tests.conftest import ROOT
 
 CONFTEST = """
 import pytest
@@ -66,3 +70,52 @@ def test_light():
     sample.runpytest("-q").assert_outcomes(passed=2)
     fast = sample.runpytest("-q", "-m", "not slow")
     fast.assert_outcomes(passed=1, deselected=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("one_lane", [True, False], ids=["one-heavy-lane", "group-per-resource"])
+def test_xdist_runs_each_heavy_group_on_one_worker(pytester, monkeypatch, one_lane):
+    """Under `-n 2 --dist loadgroup` every test of a heavy group runs on the same worker (with
+    one lane, all heavy tests on one): checked on real xdist workers, because a pytest release
+    that stops xdist from renaming a test for its group spreads the groups without a word."""
+    pytester.makeconftest(f"""
+import pytest
+from tests.heavy_markers import group_heavy_tests
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    group_heavy_tests(items, one_lane={one_lane})
+""")
+    pytester.makeini("[pytest]\nmarkers =\n    " + "\n    ".join(MARKERS) + "\n")
+    pytester.makepyfile(test_sample="""
+import time
+import pytest
+
+@pytest.mark.model
+@pytest.mark.parametrize("i", range(3))
+def test_model(i):
+    time.sleep(0.3)
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("i", range(3))
+def test_slurm(i):
+    time.sleep(0.3)
+
+@pytest.mark.parametrize("i", range(4))
+def test_light(i):
+    time.sleep(0.3)
+""")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))             # the workers import tests.heavy_markers
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v", "-p",
+                                           "no:cacheprovider")
+    result.assert_outcomes(passed=10)
+    workers: dict[str, set[str]] = {}
+    for line in result.outlines:
+        found = re.match(r"\[(gw\d)\].*PASSED test_sample\.py::test_(model|slurm)\[\d\](@\w+)?", line)
+        if found:
+            workers.setdefault(found.group(2), set()).add(found.group(1))
+            assert found.group(3) == ("@heavy" if one_lane else f"@{found.group(2)}"), line
+    assert set(workers) == {"model", "slurm"}, result.outlines
+    assert all(len(w) == 1 for w in workers.values()), workers
+    if one_lane:
+        assert workers["model"] == workers["slurm"]
