@@ -53,7 +53,9 @@ def test_two_concurrent_enqueues_publish_each_job_once(rader_env):
 
 @pytest.mark.slow
 def test_cancel_retry_and_delete_a_run(rader_env, sim_llm, tmp_path):
-    env = worker_env(rader_env, RADER_LLM_BASE_URL=sim_llm(time_scale=0.5), RADER_JOB_LEASE_S=3)
+    # searches long enough (time scale 4, ~20 s) that the two running jobs still run when the
+    # cancel command, started a few seconds later on a loaded machine, reaches them
+    env = worker_env(rader_env, RADER_LLM_BASE_URL=sim_llm(time_scale=4.0), RADER_JOB_LEASE_S=3)
     n = 6
     assert cli(*_enqueue_args("cancelme", n, seed=1542), env=env).returncode == 0
     log = tmp_path / "worker.log"
@@ -62,7 +64,8 @@ def test_cancel_retry_and_delete_a_run(rader_env, sim_llm, tmp_path):
                  what="two running jobs", log_path=log)
         before = job_states("cancelme")
         out = cli("cancel", "cancelme", env=env)
-        assert out.returncode == 0 and f"cancelled {n} job(s)" in out.stdout, out.stdout
+        assert out.returncode == 0 and f"cancelled {n} job(s)" in out.stdout, \
+            (out.stdout, before, job_states("cancelme"))
         client = redis.Redis.from_url(env["RADER_BROKER_URL"])
         queue = env["RADER_QUEUE_PREFIX"] + "mcts"
         # the workers drain the remaining messages without work
@@ -72,7 +75,7 @@ def test_cancel_retry_and_delete_a_run(rader_env, sim_llm, tmp_path):
         assert after == {JobState.CANCELLED: n}, after
         out = cli("retry", "cancelme", "--cancelled", env=env)
         assert out.returncode == 0 and f"re-enqueued {n} cancelled job(s)" in out.stdout, out.stdout
-        wait_states("cancelme", {JobState.DONE: n}, 180, log)
+        wait_states("cancelme", {JobState.DONE: n}, 300, log)
     out = cli("delete", "cancelme", "--yes", env=env)
     assert out.returncode == 0, out.stderr
     with session_scope() as s:
