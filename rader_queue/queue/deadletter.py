@@ -6,7 +6,11 @@ integer, a pickle or YAML body, …) is moved here with the raw message and the 
 acknowledged: the worker goes on consuming. Entries are JSON in the Redis list
 ``<prefix>deadletter`` (:data:`keys.DEADLETTER`), newest first, capped at
 ``RADER_DEADLETTER_MAX`` entries. ``rader-queue deadletter list|show|drop`` reads and empties it;
-``rader-queue status`` shows the count."""
+``rader-queue status`` shows the count.
+
+Only a Redis broker has this store. With another broker (RabbitMQ) a dead message is still
+acknowledged, so it cannot stop a worker, and its reason and the start of its raw text are
+logged (``rader_queue.deadletter``); the commands say the store is not there (ConfigError)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any
 
 import redis
 
+from rader_queue.errors import ConfigError
 from rader_queue.queue import keys
 from rader_queue.settings import get_settings
 
@@ -30,11 +35,20 @@ _client = None
 _client_for: tuple[str, str] | None = None
 
 
+def available() -> bool:
+    """Whether this deployment's broker keeps a dead-letter store (a Redis broker)."""
+    return get_settings().broker.startswith(("redis://", "rediss://"))
+
+
 def _redis():
     global _client, _client_for
 
-
     settings = get_settings()
+    if not available():
+        scheme = settings.broker.split("://", 1)[0]
+        raise ConfigError(f"the dead-letter store is a Redis list, and this broker ({scheme}://) "
+                          "has none: workers log each dead message ('dead-letter …' in "
+                          "rader_queue.deadletter) and acknowledge it")
     key = (settings.broker, settings.queue_prefix)
     if _client is None or _client_for != key:
         _client = redis.Redis.from_url(settings.broker, socket_timeout=5,
@@ -64,9 +78,11 @@ def put(raw: Any, reason: str, queue: str | None = None, task: str | None = None
              "reason": reason[:2000], "worker": f"{socket.gethostname()}:{os.getpid()}",
              "raw": _text(raw)}
     log.error("dead-letter %s (queue %s): %s", entry["id"], queue, entry["reason"])
+    if not available():
+        log.error("dead-letter %s not stored (no dead-letter store on this broker); raw: %.500s",
+                  entry["id"], entry["raw"])
+        return None
     try:
-        from rader_queue.settings import get_settings
-
         client = _redis()
         with client.pipeline() as pipe:
             pipe.lpush(key(), json.dumps(entry))

@@ -245,7 +245,8 @@ def delivery_summary(db_url: str | None = None) -> str:
     """One line for ``rader-queue status``: dead letters and the last reconciler pass."""
     parts = []
     try:
-        parts.append(f"dead-letter: {deadletter.count()}")
+        parts.append(f"dead-letter: {deadletter.count()}" if deadletter.available()
+                     else "dead-letter: logged only (not a Redis broker)")
     except Exception as exc:  # noqa: BLE001 - the broker may be down; status still shows SQL
         parts.append(f"dead-letter: ? ({type(exc).__name__})")
     with session_scope(db_url) as session:
@@ -256,7 +257,11 @@ def delivery_summary(db_url: str | None = None) -> str:
             select(func.coalesce(func.sum(ReconcileRun.republished), 0),
                    func.coalesce(func.sum(ReconcileRun.released), 0))
             .where(ReconcileRun.finished_at >= hour)).one()
-    if last is None:
+    if last is None and not deadletter.available():
+        # it compares SQL with Redis's queue lists and unacked hash; another broker (RabbitMQ)
+        # keeps its messages durable itself
+        parts.append("reconciler: off (it needs a Redis broker)")
+    elif last is None:
         parts.append("reconciler: no pass yet")
     else:
         parts.append(f"reconciler: last pass {last.finished_at:%Y-%m-%d %H:%M:%S} by "
@@ -296,7 +301,8 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     if _thread is not None or settings.reconcile_interval_s <= 0:
         return
     if not settings.broker.startswith(("redis://", "rediss://")):
-        return      # the embedded in-memory broker: one process, nothing to reconcile
+        return      # it reads Redis's queue lists and unacked hash; the embedded in-memory
+        #             broker is one process, and RabbitMQ keeps its messages durable itself
     _thread = Reconciler(settings.reconcile_interval_s)
     _thread.start()
 

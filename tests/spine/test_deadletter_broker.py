@@ -1,0 +1,39 @@
+"""The dead-letter store is a Redis list: with another broker (RabbitMQ) the commands say so in
+one line, a dead message is logged (not lost silently) and never stops the worker, and
+``status`` says where dead messages go."""
+
+from __future__ import annotations
+
+import logging
+
+from typer.testing import CliRunner
+
+from rader_queue.cli.main import app
+from rader_queue.queue import deadletter
+from rader_queue.queue.reconcile import delivery_summary
+from rader_queue.settings import get_settings
+
+AMQP = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def test_deadletter_commands_name_the_missing_store(rader_env, monkeypatch):
+    monkeypatch.setenv("RADER_BROKER_URL", AMQP)
+    get_settings.cache_clear()
+    for args in (["deadletter", "list"], ["deadletter", "show", "abc"], ["deadletter", "drop", "--all"]):
+        out = CliRunner().invoke(app, args)
+        assert out.exit_code == 3, (args, out.output)
+        assert "the dead-letter store is a Redis list" in out.output and "amqp://" in out.output
+        assert "Traceback" not in out.output
+
+
+def test_a_dead_message_on_another_broker_is_logged_not_stored(rader_env, monkeypatch, caplog):
+    monkeypatch.setenv("RADER_BROKER_URL", AMQP)
+    get_settings.cache_clear()
+    with caplog.at_level(logging.ERROR, logger="rader_queue.deadletter"):
+        assert deadletter.put(b'{"not": "a celery body"}', "body is not [args, kwargs, embed]",
+                              queue="mcts") is None
+    text = caplog.text
+    assert "body is not [args, kwargs, embed]" in text and '{"not": "a celery body"}' in text
+    summary = delivery_summary()
+    assert "dead-letter: logged only (not a Redis broker)" in summary
+    assert "reconciler: off (it needs a Redis broker)" in summary
