@@ -181,7 +181,9 @@ def _pass(settings: Any, force: bool, run_id: int | None, grace_s: float | None,
                     and_(Job.published_at.is_(None), Job.enqueued_at < cutoff)))).all()
     routable = {stage for _, stage in candidates + released if stage_route(stage)}
     missing: list[tuple[int, str]] = []
-    if candidates:
+    # Which messages exist is read from Redis's queue lists and unacked hash; another broker
+    # (RabbitMQ) keeps its messages itself: only expired leases are released and republished.
+    if candidates and settings.broker.startswith(("redis://", "rediss://")):
         queues = {stage_route(stage)[1] for stage in routable}
         live = live_task_ids(_redis(), settings.queue_prefix, queues, stale_s)
         missing = [(i, s) for i, s in candidates if s in routable and f"{s}-{i}" not in live]

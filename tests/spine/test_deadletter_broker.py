@@ -9,8 +9,9 @@ import logging
 from typer.testing import CliRunner
 
 from rader_queue.cli.main import app
+from rader_queue.pipeline import build_run_config, enqueue_dataset
 from rader_queue.queue import deadletter
-from rader_queue.queue.reconcile import delivery_summary
+from rader_queue.queue.reconcile import delivery_summary, reconcile_once
 from rader_queue.settings import get_settings
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
@@ -37,3 +38,18 @@ def test_a_dead_message_on_another_broker_is_logged_not_stored(rader_env, monkey
     summary = delivery_summary()
     assert "dead-letter: logged only (not a Redis broker)" in summary
     assert "reconciler: off (it needs a Redis broker)" in summary
+
+
+def test_retry_on_another_broker_publishes_without_scanning_redis(rader_env, monkeypatch):
+    """`retry` looks for orphaned jobs in Redis's queue lists; on another broker it skips that
+    scan instead of failing (a queued job there keeps its durable message)."""
+    monkeypatch.setenv("RADER_BROKER_URL", AMQP)
+    get_settings.cache_clear()
+    published = []
+    enqueue_dataset("MATH", split="test", limit=2, run_name="amqp-queued", echo=lambda m: None,
+                    config=build_run_config(rollouts=1),
+                    send=lambda job_id: published.append(job_id) or f"mcts-{job_id}")
+    assert len(published) == 2
+    sent = []
+    report = reconcile_once(force=True, grace_s=0, send_for=lambda stage: sent.append)
+    assert report.ran and report.checked == 2 and report.republished == 0 and not sent
