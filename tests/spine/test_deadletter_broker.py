@@ -46,10 +46,12 @@ def test_retry_on_another_broker_publishes_without_scanning_redis(rader_env, mon
     monkeypatch.setenv("RADER_BROKER_URL", AMQP)
     get_settings.cache_clear()
     published = []
-    enqueue_dataset("MATH", split="test", limit=2, run_name="amqp-queued", echo=lambda m: None,
-                    config=build_run_config(rollouts=1),
-                    send=lambda job_id: published.append(job_id) or f"mcts-{job_id}")
+    enqueued = enqueue_dataset(
+        "MATH", split="test", limit=2, run_name="amqp-queued", echo=lambda m: None,
+        config=build_run_config(rollouts=1),
+        send=lambda job_id: published.append(job_id) or f"mcts-{job_id}")
     assert len(published) == 2
     sent = []
-    report = reconcile_once(force=True, grace_s=0, send_for=lambda stage: sent.append)
+    report = reconcile_once(force=True, grace_s=0, run_id=enqueued.run_id,
+                            send_for=lambda stage: sent.append)
     assert report.ran and report.checked == 2 and report.republished == 0 and not sent
