@@ -125,6 +125,10 @@ class LocalSlurm:
                 return part.split("=", 1)[1]
         return "?"
 
+    def node_idle(self) -> bool:
+        """The node runs nothing and is not completing a job (sinfo state ``idle``)."""
+        return self.run("sinfo", "-h", "-o", "%t").strip() == "idle"
+
     def describe(self, job_id: int) -> str:
         """What the controller says of a job and the node, and its log's tail: for a failure."""
         parts = []

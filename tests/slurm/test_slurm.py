@@ -191,17 +191,24 @@ def test_time_limit_requeues_and_the_run_continues(slurm_cluster, rader_env, tmp
               "--signal-lead", "30", "--drain-grace", "5", "--max-requeues", "6")
     log = tmp_path / "jobs" / run / "logs" / f"rader-{run}-r1-{ids[0]}.out"
 
-    def stamp(pattern: str) -> float | None:
+    def stamp(pattern: str, last: bool = False) -> float | None:
         import datetime as dt
 
         text = log.read_text(errors="replace") if log.exists() else ""
-        found = re.search(r"^(\S+Z) rader\[\d+\]: " + pattern, text, re.M)
-        return dt.datetime.fromisoformat(found.group(1).replace("Z", "+00:00")).timestamp() if found else None
+        found = re.findall(r"^(\S+Z) rader\[\d+\]: " + pattern, text, re.M)
+        if not found:
+            return None
+        return dt.datetime.fromisoformat(found[-1 if last else 0].replace("Z", "+00:00")).timestamp()
 
     def release_hold() -> None:
         # A requeued job is held ~2 min (Reason=BeginTime); docs/slurm.md: StartTime=now
         # releases it. The test is about the resubmission policy, not about sitting out holds.
-        if slurm_cluster.job_state(ids[0]) == "PENDING":
+        # Only once its previous allocation has ended on the node: released while that one was
+        # still completing, the job was started at once and killed ("Killing non-startable
+        # batch job: Job credential revoked", state FAILED) — seen in CI under load.
+        requeued = stamp(r"requeueing", last=True)
+        if requeued is not None and time.time() - requeued >= 5 and \
+                slurm_cluster.job_state(ids[0]) == "PENDING" and slurm_cluster.node_idle():
             slurm_cluster.run("scontrol", "update", f"JobId={ids[0]}", "StartTime=now")
 
     wait_for(lambda: stamp(r"requeueing") is not None, 240, interval=1, what="a requeue")
